@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Set everything up and run the demo: a real Home Assistant with two cameras, the add-on, and a
+# simulated city hub. Leaves Home Assistant running until Ctrl-C (`--once` exits after the scenario).
+set -euo pipefail
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo"
+bash scripts/setup.sh
+. scripts/env.sh
+exec .venv/bin/python scripts/demo.py "$@"
