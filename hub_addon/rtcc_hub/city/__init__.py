@@ -1,0 +1,41 @@
+"""City-hub tool: Ed25519 hub keys, unlock tokens and a client for the add-on's city API.
+
+The library is what a Real Time Crime Center (or a test, or the demo) uses to talk to a home's
+add-on; ``python -m rtcc_hub.city`` (console script ``rtcc-city``) wraps it in a CLI.
+Only the add-on's runtime dependencies are used (aiohttp, cryptography, PyJWT).
+"""
+
+from rtcc_hub.city.client import Camera, CityApiError, CityClient, CityClientError, Unlock
+from rtcc_hub.city.keys import (
+    KeyFileError,
+    generate_private_key,
+    hub_entry,
+    load_private_key,
+    public_key_pem,
+    write_private_key,
+)
+from rtcc_hub.city.multipart import MultipartError, MultipartParser, Part, parse_boundary
+from rtcc_hub.city.tokens import Area, Incident, TokenInputError, build_claims, sign_unlock_token
+
+__all__ = [
+    "Area",
+    "Camera",
+    "CityApiError",
+    "CityClient",
+    "CityClientError",
+    "Incident",
+    "KeyFileError",
+    "MultipartError",
+    "MultipartParser",
+    "Part",
+    "TokenInputError",
+    "Unlock",
+    "build_claims",
+    "generate_private_key",
+    "hub_entry",
+    "load_private_key",
+    "parse_boundary",
+    "public_key_pem",
+    "sign_unlock_token",
+    "write_private_key",
+]
