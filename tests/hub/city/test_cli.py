@@ -1,0 +1,321 @@
+"""The CLI via ``main(argv)``: key commands offline, API commands against a scripted server.
+
+The scripted server checks what the tool sends (token, bearer, paths) and answers like the
+add-on, including protocol errors, so these tests pin the tool's side of PROTOCOL.md section 3.
+Tests against the real add-on live in ``test_against_hub.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import stat
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+from aiohttp import web
+
+from rtcc_hub.city.__main__ import main
+from rtcc_hub.city.keys import load_private_key
+
+ACCESS = "access-token-1"
+JPEG = b"\xff\xd8\xff\xe0" + b"jpegdata" + b"\xff\xd9"
+
+
+@dataclass
+class Scripted:
+    received_tokens: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    unlock_status: int = 201
+
+
+def _error(status: int, code: str, **headers: str) -> web.Response:
+    return web.json_response(
+        {"error": code, "message": "refused"},
+        status=status,
+        headers={"Cache-Control": "no-store", **headers},
+    )
+
+
+def _unlock_doc() -> dict[str, Any]:
+    return {
+        "unlock_id": "u_1",
+        "status": "active",
+        "expires_at": "2026-11-23T13:00:00Z",
+        "cameras": [
+            {"id": "c_snap", "label": "Door", "capabilities": ["snapshot"]},
+            {"id": "c_live", "label": "Yard", "capabilities": ["snapshot", "stream"]},
+        ],
+    }
+
+
+def _authorised(request: web.Request) -> bool:
+    return request.headers.get("Authorization") == f"Bearer {ACCESS}"
+
+
+def build_app(state: Scripted) -> web.Application:
+    async def unlocks(request: web.Request) -> web.Response:
+        body = await request.json()
+        state.received_tokens.append(body["token"])
+        if state.unlock_status == 429:
+            return _error(429, "quota_exceeded", **{"Retry-After": "3600"})
+        if state.unlock_status == 401:
+            return _error(401, "invalid_token")
+        return web.json_response({**_unlock_doc(), "access_token": ACCESS}, status=201)
+
+    async def unlock(request: web.Request) -> web.Response:
+        if not _authorised(request) or request.match_info["uid"] != "u_1":
+            return _error(401, "invalid_token")
+        if request.method == "DELETE":
+            state.deleted.append(request.match_info["uid"])
+            return web.Response(status=204)
+        return web.json_response(_unlock_doc())
+
+    async def snapshot(request: web.Request) -> web.Response:
+        if not _authorised(request):
+            return _error(401, "invalid_token")
+        if request.match_info["cid"] == "c_gone":
+            return _error(410, "gone")
+        return web.Response(body=JPEG, content_type="image/jpeg")
+
+    async def stream(request: web.Request) -> web.StreamResponse:
+        if not _authorised(request) or request.match_info["cid"] != "c_live":
+            return _error(403, "not_active")
+        response = web.StreamResponse(
+            headers={"Content-Type": "multipart/x-mixed-replace; boundary=rtccframe"}
+        )
+        await response.prepare(request)
+        for index in range(3):
+            frame = JPEG + bytes([index])
+            part = (
+                b"--rtccframe\r\nContent-Type: image/jpeg\r\n"
+                + f"Content-Length: {len(frame)}\r\n\r\n".encode()
+                + frame
+                + b"\r\n"
+            )
+            # Split every part in two writes so reads see partial parts.
+            await response.write(part[:20])
+            await asyncio.sleep(0.01)
+            await response.write(part[20:])
+        await response.write_eof()
+        return response
+
+    app = web.Application()
+    app.router.add_post("/api/v1/unlocks", unlocks)
+    app.router.add_route("*", "/api/v1/unlocks/{uid}", unlock)
+    app.router.add_get("/api/v1/unlocks/{uid}/cameras/{cid}/snapshot", snapshot)
+    app.router.add_get("/api/v1/unlocks/{uid}/cameras/{cid}/stream", stream)
+    return app
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[tuple[str, Scripted]]:
+    state = Scripted()
+    runner = web.AppRunner(build_app(state))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        yield f"http://127.0.0.1:{port}", state
+    finally:
+        await runner.cleanup()
+
+
+async def run_cli(*argv: str) -> int:
+    """main() runs its own event loop, so it goes to a thread beside the server's loop."""
+    return await asyncio.to_thread(main, list(argv))
+
+
+@pytest.fixture
+def key_file(tmp_path: Path) -> Path:
+    path = tmp_path / "hub.key"
+    assert main(["keygen", "--out", str(path)]) == 0
+    return path
+
+
+SIGN = [
+    "--iss", "jackson-rtcc", "--aud", "home-1", "--incident-id", "I-1", "--offense",
+    "burglary", "--case-number", "C-9", "--lat", "32.3", "--lon", "-90.18", "--radius-m",
+    "500", "--duration-s", "600", "--scope", "snapshot,stream",
+]  # fmt: skip
+
+
+def test_keygen_pubkey_enrol(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    key_file = tmp_path / "hub.key"
+    assert main(["keygen", "--out", str(key_file)]) == 0
+    keygen_out = capsys.readouterr().out
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert main(["pubkey", "--key", str(key_file)]) == 0
+    pubkey_out = capsys.readouterr().out
+    assert pubkey_out.startswith("-----BEGIN PUBLIC KEY-----")
+    assert pubkey_out == keygen_out
+    assert main(["enrol", "--key", str(key_file), "--id", "jackson-rtcc", "--name", "Jackson RTCC",
+                 "--kid", "k1"]) == 0  # fmt: skip
+    enrol_out = capsys.readouterr().out
+    json_part = enrol_out[enrol_out.index("{") :]
+    entry = json.loads(json_part)
+    assert entry == {
+        "id": "jackson-rtcc",
+        "name": "Jackson RTCC",
+        "public_key": pubkey_out.strip() + "\n",
+        "kid": "k1",
+    }
+    yaml = pytest.importorskip("yaml")
+    yaml_part = enrol_out[: enrol_out.index("# options.json")]
+    assert yaml.safe_load(yaml_part) == [entry]
+
+
+def test_keygen_refuses_overwrite(key_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    before = key_file.read_bytes()
+    assert main(["keygen", "--out", str(key_file)]) == 1
+    assert "already exists" in capsys.readouterr().err
+    assert key_file.read_bytes() == before
+    assert main(["keygen", "--out", str(key_file), "--force"]) == 0
+    assert key_file.read_bytes() != before
+
+
+def test_sign_prints_a_verifiable_token(key_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    assert main(["sign", "--key", str(key_file), *SIGN, "--kid", "k1", "--jti", "j-1",
+                 "--not-before", "2030-01-01T00:00:00Z"]) == 0  # fmt: skip
+    token = capsys.readouterr().out.strip()
+    public = load_private_key(key_file).public_key()
+    claims = jwt.decode(
+        token, public, algorithms=["EdDSA"], audience="home-1", options={"verify_nbf": False}
+    )
+    assert claims["jti"] == "j-1"
+    assert claims["nbf"] == 1_893_456_000
+    assert claims["exp"] == 1_893_456_000 + 600
+    assert claims["scope"] == ["snapshot", "stream"]
+    assert claims["incident"] == {"id": "I-1", "offense": "burglary", "case_number": "C-9"}
+    assert claims["area"] == {"lat": 32.3, "lon": -90.18, "radius_m": 500.0}
+    assert jwt.get_unverified_header(token)["kid"] == "k1"
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--scope", "audio"], "unknown scope"),
+        (["--duration-s", "90000"], "duration"),
+        (["--not-before", "noon"], "RFC 3339"),
+        (["--lat", "100"], "lat"),
+    ],
+)
+def test_sign_bad_input_exits_2(
+    key_file: Path, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
+) -> None:
+    capsys.readouterr()
+    assert main(["sign", "--key", str(key_file), *SIGN, *extra]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert message in captured.err
+
+
+def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as raised:
+        main(["sign", "--key", "x"])
+    assert raised.value.code == 2
+    with pytest.raises(SystemExit):
+        main(["stream", "--url", "http://h", "--unlock-id", "u", "--access-token", "t",
+              "--frames", "0", "--out-dir", "d"])  # fmt: skip
+
+
+async def test_unlock_status_snapshot_stream_close(
+    server: tuple[str, Scripted],
+    key_file: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    url, state = server
+    capsys.readouterr()
+    assert await run_cli("unlock", "--url", url, "--key", str(key_file), *SIGN) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["access_token"] == ACCESS
+    claims = jwt.decode(
+        state.received_tokens[0],
+        load_private_key(key_file).public_key(),
+        algorithms=["EdDSA"],
+        audience="home-1",
+    )
+    assert claims["iss"] == "jackson-rtcc"
+
+    access = ["--url", url, "--unlock-id", "u_1", "--access-token", ACCESS]
+    assert await run_cli("status", *access) == 0
+    assert json.loads(capsys.readouterr().out)["cameras"][0]["id"] == "c_snap"
+
+    out = tmp_path / "snap.jpg"
+    assert await run_cli("snapshot", *access, "--out", str(out)) == 0
+    assert out.read_bytes() == JPEG
+    assert "c_snap" in capsys.readouterr().out  # the first camera able to do snapshots
+
+    frames_dir = tmp_path / "frames"
+    assert await run_cli("stream", *access, "--frames", "2", "--out-dir", str(frames_dir)) == 0
+    saved = sorted(frames_dir.iterdir())
+    assert [p.name for p in saved] == ["frame-00001.jpg", "frame-00002.jpg"]
+    assert [p.read_bytes() for p in saved] == [JPEG + b"\x00", JPEG + b"\x01"]
+    assert "c_live" in capsys.readouterr().out  # the first camera able to stream
+
+    more = tmp_path / "more"
+    assert await run_cli("stream", *access, "--frames", "10", "--out-dir", str(more)) == 0
+    assert len(list(more.iterdir())) == 3
+    assert "ended the stream" in capsys.readouterr().out
+
+    assert await run_cli("close", *access) == 0
+    assert state.deleted == ["u_1"]
+
+
+async def test_protocol_errors_are_reported_with_their_code(
+    server: tuple[str, Scripted],
+    key_file: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    url, state = server
+    capsys.readouterr()
+    state.unlock_status = 429
+    assert await run_cli("unlock", "--url", url, "--key", str(key_file), *SIGN) == 1
+    err = capsys.readouterr().err
+    assert "quota_exceeded" in err
+    assert "HTTP 429" in err
+    assert "3600" in err
+
+    state.unlock_status = 401
+    assert await run_cli("unlock", "--url", url, "--key", str(key_file), *SIGN) == 1
+    assert "invalid_token (HTTP 401)" in capsys.readouterr().err
+
+    assert await run_cli("status", "--url", url, "--unlock-id", "u_1", "--access-token",
+                         "wrong") == 1  # fmt: skip
+    assert "invalid_token" in capsys.readouterr().err
+
+    out = tmp_path / "gone.jpg"
+    assert await run_cli("snapshot", "--url", url, "--unlock-id", "u_1", "--access-token",
+                         ACCESS, "--camera-id", "c_gone", "--out", str(out)) == 1  # fmt: skip
+    assert "gone (HTTP 410)" in capsys.readouterr().err
+    assert not out.exists()
+
+    assert await run_cli("stream", "--url", url, "--unlock-id", "u_1", "--access-token",
+                         ACCESS, "--camera-id", "c_snap", "--frames", "1", "--out-dir",
+                         str(tmp_path / "x")) == 1  # fmt: skip
+    assert "not_active (HTTP 403)" in capsys.readouterr().err
+
+
+async def test_connection_refused_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.support.hub_process import free_port  # noqa: PLC0415
+
+    url = f"http://127.0.0.1:{free_port()}"
+    assert await run_cli("status", "--url", url, "--unlock-id", "u", "--access-token", "t") == 1
+    assert "request failed" in capsys.readouterr().err
+
+
+def test_access_token_from_environment(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("RTCC_ACCESS_TOKEN", "from-env")
+    # Parsing succeeds without --access-token; the bad URL is then reported as a failure.
+    assert main(["status", "--url", "ftp://h", "--unlock-id", "u"]) == 1
+    assert "http://" in capsys.readouterr().err
