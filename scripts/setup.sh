@@ -30,10 +30,13 @@ export UV_CACHE_DIR="$repo/.cache/uv" UV_LINK_MODE=copy UV_NO_PROGRESS=1
 python=$(bash "$repo/scripts/python314.sh")
 log "using $python ($("$python" -c 'import sys; print(sys.version.split()[0])'))"
 
-# libjpeg-turbo >= 3 for PyTurboJPEG 2.x: the fetched copy when there is one, else the system's.
-turbo="$repo/.cache/py314/root/usr/lib/x86_64-linux-gnu/libturbojpeg.so.0"
-if [ -e "$turbo" ]; then
-  export RTCC_TURBOJPEG_LIB="$turbo"
+# libjpeg-turbo >= 3 for PyTurboJPEG 2.x: the copy fetched with Python, else the system's when it
+# has the 3.x API (tj3Init), else fetch just that library.
+. "$repo/scripts/env.sh"
+if [ -z "${RTCC_TURBOJPEG_LIB:-}" ] && ! "$python" -c 'import ctypes, ctypes.util, sys
+name = ctypes.util.find_library("turbojpeg")
+sys.exit(0 if name and hasattr(ctypes.CDLL(name), "tj3Init") else 1)' 2>/dev/null; then
+  bash "$repo/scripts/python314.sh" --turbojpeg >/dev/null
 fi
 
 stamp() { cat "$@" 2>/dev/null | sha256sum | cut -c1-16; }
