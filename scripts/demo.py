@@ -1,0 +1,727 @@
+"""rtcc_share end to end: a real Home Assistant, the add-on and a simulated city hub.
+
+    ./scripts/demo.sh            # set up, run the scenario, keep Home Assistant up until Ctrl-C
+    ./scripts/demo.sh --once     # run the scenario and exit (what the e2e test does)
+
+or, once set up, ``.venv/bin/python scripts/demo.py [--once] [--dir .demo] [--ha-port 8123]``.
+
+What happens, in order (everything on 127.0.0.1, everything under ``.demo/``, wiped each run):
+
+1. a fresh Home Assistant config dir with the integration linked in; Home Assistant starts and is
+   onboarded through its onboarding API with a demo owner account; a long-lived token is made;
+2. two cameras from Home Assistant's own integrations: ``mjpeg`` reading a stand-in IP camera
+   (a street with a neighbour's window and a running clock) and ``local_file`` (the back yard);
+3. the add-on (``python -m rtcc_hub``) standalone, trusting a demo city key;
+4. the integration set up through its config flow and options flow (share the street camera with
+   a mask over the neighbour's window, auto mode), consent switched on;
+5. the city hub signs an unlock near the home (granted) and one far away (declined), saves a
+   masked snapshot and a few stream frames to ``.demo/out/``, and ends the unlock;
+6. the share-history sensor and the audit log verification are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import atexit
+import contextlib
+import importlib.util
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import aiohttp
+
+SCRIPTS = Path(__file__).resolve().parent
+REPO = SCRIPTS.parent
+sys.path.insert(0, str(SCRIPTS))
+sys.path.insert(0, str(REPO / "hub_addon"))
+
+import demo_scene  # noqa: E402
+from demo_ha import HOME_LAT, HOME_LON, HomeAssistant, HomeAssistantError, write_config  # noqa: E402
+
+HUB_ID = "jackson-rtcc"
+HUB_NAME = "Jackson Real Time Crime Center"
+OWNER_NAME = "Demo Owner"
+OWNER_USERNAME = "owner"
+STREET_CAMERA_NAME = "Street"
+BACKYARD_CAMERA_NAME = "Back yard"
+STREET_LABEL = "Street (front of house)"
+STREAM_FRAMES = 4
+
+_LISTENING = re.compile(r"rtcc_hub listening city=(\S+):(\d+) control=(\S+):(\d+)")
+
+
+class DemoError(Exception):
+    """A step of the demo failed; the message says which and why."""
+
+
+def free_port(preferred: int | None = None) -> int:
+    if preferred:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", preferred))
+            except OSError:
+                pass
+            else:
+                return preferred
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# -- child processes -------------------------------------------------------------------------
+
+
+@dataclass
+class Child:
+    name: str
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def tail(self, lines: int = 25) -> str:
+        try:
+            text = self.log.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+class Children:
+    """Every process the demo starts, each in its own process group, stopped in reverse order.
+
+    Their pids are written to ``<dir>/pids`` so that a later run can end leftovers of a run that
+    was killed outright (SIGKILL leaves no chance to clean up).
+    """
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.pidfile = base / "pids"
+        self.items: list[Child] = []
+
+    def reap_leftovers(self) -> None:
+        try:
+            lines = self.pidfile.read_text().split()
+        except OSError:
+            return
+        for item in lines:
+            with contextlib.suppress(ValueError, OSError):
+                pid = int(item)
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+                # Only a process of ours: its command line names this demo folder.
+                if str(self.base).encode() in cmdline:
+                    os.killpg(pid, signal.SIGKILL)
+        self.pidfile.unlink(missing_ok=True)
+
+    def start(self, name: str, argv: list[str], *, env: dict[str, str] | None = None) -> Child:
+        log = self.base / "logs" / f"{name}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("wb") as out:
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=REPO,
+                env=env,
+                start_new_session=True,
+            )
+        child = Child(name, proc, log)
+        self.items.append(child)
+        with self.pidfile.open("a") as f:
+            f.write(f"{proc.pid}\n")
+        return child
+
+    def stop_all(self, timeout_s: float = 15.0) -> None:
+        for child in reversed(self.items):
+            if child.alive():
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(child.proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        for child in reversed(self.items):
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            # Whatever is left of the group (the child or anything it started) goes now.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(child.proc.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.proc.wait(timeout=5)
+        self.items.clear()
+        self.pidfile.unlink(missing_ok=True)
+
+
+# -- output ----------------------------------------------------------------------------------
+
+
+class Progress:
+    def __init__(self, quiet: bool = False) -> None:
+        self.quiet = quiet
+        self.started = time.monotonic()
+        self._step_started = self.started
+        self.timings: dict[str, float] = {}
+        self._current = ""
+
+    def step(self, number: int, total: int, title: str) -> None:
+        self._finish()
+        self._current = title
+        self._step_started = time.monotonic()
+        self.say(f"\n[{number}/{total}] {title}")
+
+    def _finish(self) -> None:
+        if self._current:
+            elapsed = time.monotonic() - self._step_started
+            self.timings[self._current] = elapsed
+            self.say(f"      ({elapsed:.1f} s)")
+            self._current = ""
+
+    def say(self, text: str) -> None:
+        if not self.quiet:
+            print(text, flush=True)
+
+    def info(self, text: str) -> None:
+        self.say(f"      {text}")
+
+    def done(self) -> float:
+        self._finish()
+        return time.monotonic() - self.started
+
+
+# -- the demo --------------------------------------------------------------------------------
+
+
+@dataclass
+class Unlocked:
+    """What the city got back for one unlock request."""
+
+    status: str
+    unlock_id: str
+    access_token: str | None
+    cameras: list[Any]
+    http_status: int = 201
+
+
+@dataclass
+class Demo:
+    """The whole demo environment. ``async with Demo(...) as demo: await demo.run()``.
+
+    Leaving the ``async with`` block stops every process the demo started, also on errors and
+    on Ctrl-C. The e2e test drives the same object, step by step or through :meth:`run`.
+    """
+
+    base: Path = REPO / ".demo"
+    ha_port: int | None = None
+    quiet: bool = False
+    progress: Progress = field(init=False)
+    children: Children = field(init=False)
+    session: aiohttp.ClientSession = field(init=False)
+    ha: HomeAssistant = field(init=False)
+    password: str = field(default_factory=lambda: "demo-" + secrets.token_urlsafe(9))
+    control_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    env: dict[str, str] = field(default_factory=dict)
+    ha_token: str = ""
+    camera_url: str = ""
+    city_url: str = ""
+    control_url: str = ""
+    home_id: str = ""
+    entry_id: str = ""
+    street_entity: str = ""
+    backyard_entity: str = ""
+    entities: dict[str, str] = field(default_factory=dict)
+    city_key: Any = None
+    results: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.base = self.base.resolve()
+        self.progress = Progress(self.quiet)
+        self.children = Children(self.base)
+        self.ha_dir = self.base / "homeassistant"
+        self.media_dir = self.base / "media"
+        self.addon_dir = self.base / "addon"
+        self.city_dir = self.base / "city"
+        self.out_dir = self.base / "out"
+        env = dict(os.environ)
+        env["PYTHONUNBUFFERED"] = "1"
+        lib = demo_scene.turbojpeg_lib()
+        if lib:
+            env["RTCC_TURBOJPEG_LIB"] = lib
+        self.env = env
+
+    async def __aenter__(self) -> Self:
+        self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
+        # A safety net should the interpreter exit without leaving the ``async with`` block.
+        atexit.register(self.children.stop_all)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.session.close()
+        if self.children.items:
+            self.progress.say("\nStopping Home Assistant, the add-on and the demo camera ...")
+        await asyncio.to_thread(self.children.stop_all)
+        atexit.unregister(self.children.stop_all)
+
+    # -- step 0 -------------------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        if importlib.util.find_spec("hass_frontend") is None:
+            raise DemoError(
+                "Home Assistant's frontend package is missing (pip install "
+                "home-assistant-frontend); without it Home Assistant starts in recovery mode"
+            )
+        self.base.mkdir(parents=True, exist_ok=True)
+        self.children.reap_leftovers()
+        for sub in ("homeassistant", "media", "addon", "city", "out", "logs"):
+            shutil.rmtree(self.base / sub, ignore_errors=True)
+        for sub in (self.media_dir, self.addon_dir, self.city_dir, self.out_dir):
+            sub.mkdir(parents=True)
+
+    # -- step 1 -------------------------------------------------------------------------------
+
+    async def start_home_assistant(self) -> None:
+        p = self.progress
+        port = free_port(self.ha_port)
+        write_config(self.ha_dir, port=port, media_dir=self.media_dir)
+        components = self.ha_dir / "custom_components"
+        components.mkdir()
+        (components / "rtcc_share").symlink_to(REPO / "custom_components" / "rtcc_share")
+        p.info(f"config dir {self.ha_dir} (custom_components/rtcc_share -> the repo's)")
+        # --skip-pip: everything needed is in the venv already, and Home Assistant's pinned
+        # camera requirement (PyTurboJPEG 1.x) must not replace the add-on's PyTurboJPEG 2.
+        hass = str(Path(sys.executable).with_name("hass"))
+        child = self.children.start(
+            "homeassistant", [hass, "-c", str(self.ha_dir), "--skip-pip"], env=self.env
+        )
+        self.ha = HomeAssistant(f"http://127.0.0.1:{port}", self.session)
+        try:
+            await self.ha.wait_ready(120, child.alive)
+        except HomeAssistantError as err:
+            raise DemoError(f"{err}\n--- {child.log} ---\n{child.tail()}") from None
+        p.info(f"Home Assistant is up at {self.ha.url}")
+        await self.ha.onboard(name=OWNER_NAME, username=OWNER_USERNAME, password=self.password)
+        p.info(f"onboarded: owner account '{OWNER_USERNAME}' / '{self.password}'")
+        self.ha_token = await self.ha.create_long_lived_token("rtcc_share add-on (demo)")
+        p.info("long-lived access token created for the add-on")
+
+    # -- step 2 -------------------------------------------------------------------------------
+
+    async def add_cameras(self) -> None:
+        p = self.progress
+        port = free_port()
+        self.children.start(
+            "camera",
+            [sys.executable, str(SCRIPTS / "demo_camera.py"), "--port", str(port)],
+            env=self.env,
+        )
+        self.camera_url = f"http://127.0.0.1:{port}"
+        await self._wait_http(self.camera_url + "/still.jpg", "the demo camera", "camera")
+        p.info(f"stand-in IP camera serving MJPEG at {self.camera_url}/stream.mjpg")
+        await self.ha.config_flow(
+            "mjpeg",
+            {
+                "name": STREET_CAMERA_NAME,
+                "mjpeg_url": self.camera_url + "/stream.mjpg",
+                "still_image_url": self.camera_url + "/still.jpg",
+                "password": "",
+                "verify_ssl": False,
+            },
+        )
+        backyard = self.media_dir / "backyard.jpg"
+        backyard.write_bytes(demo_scene.backyard_frame())
+        await self.ha.config_flow(
+            "local_file", {"name": BACKYARD_CAMERA_NAME, "file_path": str(backyard)}
+        )
+        self.street_entity = await self._camera_entity(STREET_CAMERA_NAME)
+        self.backyard_entity = await self._camera_entity(BACKYARD_CAMERA_NAME)
+        p.info(f"{self.street_entity}: Home Assistant's mjpeg integration")
+        p.info(f"{self.backyard_entity}: Home Assistant's local_file integration ({backyard.name})")
+        original = await self.ha.get_bytes(f"/api/camera_proxy/{self.street_entity}")
+        (self.out_dir / "original_street.jpg").write_bytes(original)
+        p.info("what the street camera really sees: out/original_street.jpg")
+
+    async def _camera_entity(self, name: str) -> str:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            for state in await self.ha.states():
+                if state["entity_id"].startswith("camera.") and (
+                    state["attributes"].get("friendly_name") == name
+                ):
+                    return str(state["entity_id"])
+            await asyncio.sleep(0.25)
+        raise DemoError(f"no camera entity named {name!r} appeared in Home Assistant")
+
+    async def _wait_http(self, url: str, what: str, child_name: str) -> None:
+        child = next(c for c in self.children.items if c.name == child_name)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if not child.alive():
+                raise DemoError(f"{what} exited\n--- {child.log} ---\n{child.tail()}")
+            with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+                async with self.session.get(url, timeout=aiohttp.ClientTimeout(total=2)) as r:
+                    if r.status == 200:
+                        return
+            await asyncio.sleep(0.2)
+        raise DemoError(f"{what} did not answer at {url}\n{child.tail()}")
+
+    # -- step 3 -------------------------------------------------------------------------------
+
+    async def start_addon(self) -> None:
+        from rtcc_hub.city import keys  # noqa: PLC0415
+
+        p = self.progress
+        self.city_key = keys.generate_private_key()
+        key_file = self.city_dir / "city_key.pem"
+        keys.write_private_key(self.city_key, key_file)
+        p.info(f"city signing key (Ed25519): {key_file}")
+        options = {
+            "hubs": [keys.hub_entry(self.city_key, hub_id=HUB_ID, name=HUB_NAME)],
+            "city_port": free_port(),
+            "control_port": free_port(),
+            "control_token": self.control_token,
+            "ha_url": self.ha.url,
+            "ha_token": self.ha_token,
+            "bind": "127.0.0.1",
+        }
+        options_file = self.addon_dir / "options.json"
+        options_file.write_text(json.dumps(options, indent=2))
+        options_file.chmod(0o600)
+        data_dir = self.addon_dir / "data"
+        data_dir.mkdir()
+        child = self.children.start(
+            "addon",
+            [
+                sys.executable,
+                "-m",
+                "rtcc_hub",
+                "--options",
+                str(options_file),
+                "--data",
+                str(data_dir),
+            ],
+            env=self.env,
+        )
+        deadline = time.monotonic() + 30
+        match = None
+        while match is None:
+            if not child.alive():
+                raise DemoError(f"the add-on exited\n--- {child.log} ---\n{child.tail()}")
+            if time.monotonic() > deadline:
+                raise DemoError(f"the add-on did not report listening\n{child.tail()}")
+            match = _LISTENING.search(child.log.read_text(errors="replace"))
+            await asyncio.sleep(0.1)
+        self.city_url = f"http://{match[1]}:{match[2]}"
+        self.control_url = f"http://{match[3]}:{match[4]}"
+        state = await self.control("GET", "/control/v1/state")
+        self.home_id = str(state["home_id"])
+        p.info(f"city API    {self.city_url}   (what the city hub talks to)")
+        p.info(f"control API {self.control_url}   (what the integration talks to)")
+        p.info(
+            f"home_id {self.home_id}; trusts hub '{HUB_ID}'; consent is off until the owner opts in"
+        )
+
+    async def control(self, method: str, path: str, json_body: Any = None) -> Any:
+        async with self.session.request(
+            method,
+            self.control_url + path,
+            json=json_body,
+            headers={"Authorization": f"Bearer {self.control_token}"},
+        ) as resp:
+            if resp.status >= 300:
+                raise DemoError(
+                    f"control API {method} {path} -> {resp.status}: {await resp.text()}"
+                )
+            return await resp.json()
+
+    # -- step 4 -------------------------------------------------------------------------------
+
+    async def setup_integration(self) -> None:
+        p = self.progress
+        result = await self.ha.config_flow(
+            "rtcc_share", {"url": self.control_url, "token": self.control_token}
+        )
+        self.entry_id = str(result["result"]["entry_id"])
+        p.info(f"config flow done: entry '{result['title']}' ({self.entry_id})")
+        await self.ha.options_flow(self.entry_id, self._answer_options)
+        p.info(
+            f"options flow done: share {self.street_entity} as '{STREET_LABEL}' with a mask over "
+            f"the neighbour's window, {self.backyard_entity} not shared, auto mode"
+        )
+        await self._find_entities()
+        consent = self.entities["consent"]
+        await self.ha.call_service("switch", "turn_on", {"entity_id": consent})
+        await self.ha.wait_state(consent, lambda s: s["state"] == "on")
+        policy = (await self.control("GET", "/control/v1/state"))["policy"]
+        if not policy.get("consent"):
+            raise DemoError(f"{consent} is on but the add-on's policy has consent off")
+        p.info(f"{consent} turned on (switch.turn_on): the add-on now has consent=true")
+        shared = [c["entity_id"] for c in policy.get("cameras", []) if c.get("share")]
+        p.info(f"the add-on's policy (revision {policy.get('revision')}) shares: {shared}")
+
+    def _answer_options(self, step: dict[str, Any]) -> dict[str, Any]:
+        """Fill whatever form the integration's options flow shows."""
+        if step.get("type") == "menu":
+            raise DemoError(f"options flow shows a menu the demo does not know: {step}")
+        answer: dict[str, Any] = {}
+        masks = json.dumps({self.street_entity: [demo_scene.NEIGHBOUR_WINDOW_MASK]})
+        labels = json.dumps({self.street_entity: STREET_LABEL})
+        wanted: dict[str, Any] = {
+            "cameras": [self.street_entity],
+            "shared_cameras": [self.street_entity],
+            "share": [self.street_entity],
+            "labels": labels,
+            "masks": masks,
+            "mode": "auto",
+            "allow_live": True,
+            "require_case_number": True,
+            "max_radius_m": 800,
+            "max_duration_s": 3600,
+        }
+        for item in step.get("data_schema", []):
+            name = item.get("name")
+            if name in wanted:
+                answer[name] = wanted[name]
+        return answer
+
+    async def _find_entities(self) -> None:
+        registry = [e for e in await self.ha.entity_registry() if e.get("platform") == "rtcc_share"]
+        if not registry:
+            raise DemoError("the rtcc_share integration created no entities")
+        for entry in registry:
+            eid = str(entry["entity_id"])
+            key = eid.split(".", 1)[1]
+            if eid.startswith("switch.") and key.endswith("_consent"):
+                self.entities["consent"] = eid
+            elif eid.startswith("sensor.") and key.endswith("share_history"):
+                self.entities["share_history"] = eid
+            self.entities.setdefault(eid, eid)
+        for needed in ("consent", "share_history"):
+            if needed not in self.entities:
+                found = sorted(e["entity_id"] for e in registry)
+                raise DemoError(f"no {needed} entity among the integration's entities: {found}")
+
+    # -- step 5 -------------------------------------------------------------------------------
+
+    def sign_unlock(
+        self,
+        *,
+        near: bool = True,
+        scope: tuple[str, ...] = ("snapshot", "stream"),
+        incident: str = "I-2026-1123",
+    ) -> str:
+        from rtcc_hub.city.tokens import Area, Incident, sign_unlock_token  # noqa: PLC0415
+
+        if near:  # about 100 m north-east of the home, a 500 m circle: the home is inside
+            area = Area(lat=HOME_LAT + 0.0007, lon=HOME_LON + 0.0007, radius_m=500)
+        else:  # Ridgeland, about 15 km north: the home is far outside
+            area = Area(lat=32.4285, lon=-90.1323, radius_m=500)
+        return sign_unlock_token(
+            self.city_key,
+            issuer=HUB_ID,
+            audience=self.home_id,
+            incident=Incident(
+                id=incident,
+                offense="burglary",
+                case_number="JPD-26-004512",
+                summary="Break-in reported on the street; looking for a vehicle leaving the scene",
+            ),
+            area=area,
+            scope=list(scope),
+            duration_s=1800,
+        )
+
+    async def city_unlock(self, **kwargs: Any) -> Unlocked:
+        from rtcc_hub.city.client import CityClient  # noqa: PLC0415
+
+        async with CityClient(self.city_url, session=self.session) as city:
+            unlock = await city.unlock(self.sign_unlock(**kwargs))
+        return Unlocked(
+            status=unlock.status,
+            unlock_id=unlock.unlock_id,
+            access_token=unlock.access_token,
+            cameras=list(unlock.cameras),
+        )
+
+    async def play_city(self) -> None:
+        from rtcc_hub.city.client import CityClient  # noqa: PLC0415
+
+        p = self.progress
+        far = await self.city_unlock(near=False, incident="I-2026-1124")
+        p.info(f"unlock for an incident 15 km away        -> {far.status}")
+        self.results["far"] = far
+        near = await self.city_unlock(near=True)
+        p.info(f"unlock for an incident 100 m from home  -> {near.status}")
+        self.results["near"] = near
+        if near.status != "active" or not near.access_token:
+            raise DemoError(f"the unlock near the home was not granted: {near}")
+        for cam in near.cameras:
+            p.info(f"  camera {cam.id} '{cam.label}' {list(cam.capabilities)}")
+        camera = near.cameras[0]
+        async with CityClient(self.city_url, session=self.session) as city:
+            snapshot = await city.snapshot(near.unlock_id, near.access_token, camera.id)
+            snap_path = self.out_dir / "snapshot.jpg"
+            snap_path.write_bytes(snapshot)
+            self.results["snapshot"] = snap_path
+            p.info(f"masked snapshot ({len(snapshot)} bytes): {snap_path}")
+            frames: list[Path] = []
+            if "stream" in camera.capabilities:
+                stream = city.stream(near.unlock_id, near.access_token, camera.id)
+                async with contextlib.aclosing(stream) as frames_in:
+                    async for frame in frames_in:
+                        path = self.out_dir / f"stream_{len(frames) + 1:02d}.jpg"
+                        path.write_bytes(frame)
+                        frames.append(path)
+                        if len(frames) >= STREAM_FRAMES:
+                            break
+                p.info(f"{len(frames)} stream frames: {self.out_dir}/stream_01.jpg ...")
+            else:
+                p.info("the unlock is snapshot-only (live streams not allowed by the policy)")
+            self.results["frames"] = frames
+            await city.close_unlock(near.unlock_id, near.access_token)
+            status = await city.status(near.unlock_id, near.access_token)
+        p.info(
+            f"the city closed the unlock (DELETE): status {status.status} ({status.ended_reason})"
+        )
+        p.info(f"everything the city received is in {self.out_dir}")
+
+    # -- step 6 -------------------------------------------------------------------------------
+
+    async def share_history(
+        self, predicate: Callable[[dict[str, Any]], bool] = lambda _s: True
+    ) -> dict[str, Any]:
+        return await self.ha.wait_state(self.entities["share_history"], predicate, timeout_s=15)
+
+    async def audit_verify(self) -> tuple[dict[str, Any], subprocess.CompletedProcess[str]]:
+        api = await self.control("GET", "/control/v1/audit/verify")
+        cli = await asyncio.to_thread(
+            subprocess.run,
+            [
+                sys.executable,
+                "-m",
+                "rtcc_hub",
+                "audit",
+                "verify",
+                "--data",
+                str(self.addon_dir / "data"),
+            ],
+            capture_output=True,
+            text=True,
+            env=self.env,
+            cwd=REPO,
+            timeout=60,
+            check=False,
+        )
+        return api, cli
+
+    async def report(self) -> None:
+        p = self.progress
+        sensor = await self.share_history(
+            lambda s: s["state"] not in ("unknown", "unavailable", "0")
+        )
+        p.info(f"{sensor['entity_id']} = {sensor['state']}")
+        attrs = {
+            k: v for k, v in sensor["attributes"].items() if k not in ("friendly_name", "icon")
+        }
+        p.info("  attributes: " + json.dumps(attrs, default=str)[:600])
+        api, cli = await self.audit_verify()
+        self.results["audit_api"] = api
+        self.results["audit_cli"] = cli
+        p.info(f"GET /control/v1/audit/verify -> {json.dumps(api)}")
+        out = (cli.stdout + cli.stderr).strip()
+        p.info(f"python -m rtcc_hub audit verify -> exit {cli.returncode}: {out}")
+
+    # -- all of it ------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        p = self.progress
+        total = 6
+        self.prepare()
+        p.step(1, total, "Home Assistant: fresh config, start, onboard the owner")
+        await self.start_home_assistant()
+        p.step(2, total, "Two cameras from Home Assistant's own integrations (mjpeg, local_file)")
+        await self.add_cameras()
+        p.step(3, total, "The rtcc_share add-on, standalone, trusting the demo city hub")
+        await self.start_addon()
+        p.step(4, total, "The integration: config flow, options flow (share + mask), consent on")
+        await self.setup_integration()
+        p.step(5, total, "The city hub: unlock near / far, masked snapshot, stream, close")
+        await self.play_city()
+        p.step(6, total, "What the owner sees: share history and the audit log")
+        await self.report()
+        self.results["wall_s"] = p.done()
+
+    def banner(self) -> str:
+        return "\n".join(
+            [
+                "",
+                f"Home Assistant  {self.ha.url}",
+                f"  log in as     {OWNER_USERNAME} / {self.password}   ({OWNER_NAME})",
+                f"City API        {self.city_url}",
+                f"Control API     {self.control_url}   (bearer {self.control_token})",
+                f"City output     {self.out_dir}",
+                f"Logs            {self.base / 'logs'}",
+            ]
+        )
+
+
+async def amain(args: argparse.Namespace) -> int:
+    # SIGTERM (e.g. from a service manager) cleans up like Ctrl-C does.
+    task = asyncio.current_task()
+    if task is not None:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    async with Demo(base=Path(args.dir), ha_port=args.ha_port) as demo:
+        await demo.run()
+        print(demo.banner())
+        print(f"\nScenario finished in {demo.results['wall_s']:.1f} s.")
+        if args.once:
+            return 0
+        print("Home Assistant keeps running; press Ctrl-C to stop everything.")
+        while True:  # until Ctrl-C, or until one of the processes dies
+            if not all(c.alive() for c in demo.children.items):
+                break
+            await asyncio.sleep(1)
+        dead = [c.name for c in demo.children.items if not c.alive()]
+        print(f"stopped: {', '.join(dead)} exited")
+        return 1
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="rtcc_share end-to-end demo")
+    parser.add_argument("--once", action="store_true", help="exit after the scenario")
+    parser.add_argument("--dir", default=str(REPO / ".demo"), help="working folder (wiped)")
+    parser.add_argument("--ha-port", type=int, default=8123, help="preferred Home Assistant port")
+    args = parser.parse_args()
+    try:
+        return asyncio.run(amain(args))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print("\nInterrupted; everything the demo started has been stopped.")
+        return 130
+    except (DemoError, HomeAssistantError) as err:
+        print(f"\nDEMO FAILED: {err}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
