@@ -82,6 +82,15 @@ def free_port(preferred: int | None = None) -> int:
         return int(s.getsockname()[1])
 
 
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct free ports (held open together while chosen, so never the same)."""
+    with contextlib.ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in socks]
+
+
 # -- child processes -------------------------------------------------------------------------
 
 
@@ -395,10 +404,11 @@ class Demo:
         key_file = self.city_dir / "city_key.pem"
         keys.write_private_key(self.city_key, key_file)
         p.info(f"city signing key (Ed25519): {key_file}")
+        city_port, control_port = free_ports(2)
         options = {
             "hubs": [keys.hub_entry(self.city_key, hub_id=HUB_ID, name=HUB_NAME)],
-            "city_port": free_port(),
-            "control_port": free_port(),
+            "city_port": city_port,
+            "control_port": control_port,
             "control_token": self.control_token,
             "ha_url": self.ha.url,
             "ha_token": self.ha_token,
@@ -480,46 +490,60 @@ class Demo:
         p.info(f"the add-on's policy (revision {policy.get('revision')}) shares: {shared}")
 
     def _answer_options(self, step: dict[str, Any]) -> dict[str, Any]:
-        """Fill whatever form the integration's options flow shows."""
-        if step.get("type") == "menu":
-            raise DemoError(f"options flow shows a menu the demo does not know: {step}")
-        answer: dict[str, Any] = {}
-        masks = json.dumps({self.street_entity: [demo_scene.NEIGHBOUR_WINDOW_MASK]})
-        labels = json.dumps({self.street_entity: STREET_LABEL})
-        wanted: dict[str, Any] = {
-            "cameras": [self.street_entity],
-            "shared_cameras": [self.street_entity],
-            "share": [self.street_entity],
-            "labels": labels,
-            "masks": masks,
-            "mode": "auto",
-            "allow_live": True,
-            "require_case_number": True,
-            "max_radius_m": 800,
-            "max_duration_s": 3600,
-        }
-        for item in step.get("data_schema", []):
-            name = item.get("name")
-            if name in wanted:
-                answer[name] = wanted[name]
-        return answer
+        """The owner's answers to the integration's options flow (init, then one per camera)."""
+        if step.get("step_id") == "init":
+            return {
+                "cameras": [self.street_entity, self.backyard_entity],
+                "mode": "auto",
+                "ask_timeout_s": 600,
+                "max_radius_m": 800,
+                "max_duration_s": 3600,
+                "max_unlocks_per_week": 20,
+                "allow_live": True,
+                "require_case_number": True,
+                "excluded_offenses": ["protest", "immigration", "reproductive_health"],
+            }
+        if step.get("step_id") == "camera":
+            camera = (step.get("description_placeholders") or {}).get("camera")
+            if camera == self.street_entity:
+                return {
+                    "label": STREET_LABEL,
+                    "share": True,
+                    "masks": json.dumps([demo_scene.NEIGHBOUR_WINDOW_MASK]),
+                    "max_width": 1280,
+                    "max_fps": 5,
+                }
+            if camera == self.backyard_entity:
+                return {"label": BACKYARD_CAMERA_NAME, "share": False, "masks": "[]"}
+        raise DemoError(f"the options flow shows a step the demo does not know: {step}")
 
     async def _find_entities(self) -> None:
-        registry = [e for e in await self.ha.entity_registry() if e.get("platform") == "rtcc_share"]
-        if not registry:
-            raise DemoError("the rtcc_share integration created no entities")
+        """The integration's entities, found by what they are (translation key, unique id)."""
+        registry: list[dict[str, Any]] = []
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            registry = [
+                e for e in await self.ha.entity_registry() if e.get("platform") == "rtcc_share"
+            ]
+            keys = {e.get("translation_key") for e in registry}
+            if {"consent", "share_history", "share"} <= keys:
+                break
+            await asyncio.sleep(0.25)
         for entry in registry:
-            eid = str(entry["entity_id"])
-            key = eid.split(".", 1)[1]
-            if eid.startswith("switch.") and key.endswith("_consent"):
+            eid, key = str(entry["entity_id"]), entry.get("translation_key")
+            if eid.startswith("switch.") and key == "consent":
                 self.entities["consent"] = eid
-            elif eid.startswith("sensor.") and key.endswith("share_history"):
+            elif eid.startswith("sensor.") and key == "share_history":
                 self.entities["share_history"] = eid
-            self.entities.setdefault(eid, eid)
-        for needed in ("consent", "share_history"):
+            elif eid.startswith("switch.") and key == "share":
+                camera = str(entry.get("unique_id", "")).rpartition("_share_")[2]
+                self.entities[f"share:{camera}"] = eid
+        for needed in ("consent", "share_history", f"share:{self.street_entity}"):
             if needed not in self.entities:
                 found = sorted(e["entity_id"] for e in registry)
                 raise DemoError(f"no {needed} entity among the integration's entities: {found}")
+        for name, eid in sorted(self.entities.items()):
+            self.progress.info(f"entity {eid:45} ({name})")
 
     # -- step 5 -------------------------------------------------------------------------------
 
