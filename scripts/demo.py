@@ -663,17 +663,32 @@ class Demo:
         sensor = await self.share_history(
             lambda s: s["state"] not in ("unknown", "unavailable", "0")
         )
-        p.info(f"{sensor['entity_id']} = {sensor['state']}")
-        attrs = {
-            k: v for k, v in sensor["attributes"].items() if k not in ("friendly_name", "icon")
-        }
-        p.info("  attributes: " + json.dumps(attrs, default=str)[:600])
+        p.info(f"{sensor['entity_id']} = {sensor['state']}  (unlocks shared so far)")
+        for record in sensor["attributes"].get("unlocks") or []:
+            ended = record.get("end_reason") or ""
+            p.info(
+                f"  {record.get('incident_id')!s:12} {record.get('offense')!s:9} "
+                f"{record.get('status')!s:8} {ended:12} cameras={record.get('cameras')} "
+                f"snapshots={record.get('snapshots')} frames={record.get('frames')} "
+                f"bytes={record.get('bytes')}"
+            )
+        history = await self.control("GET", "/control/v1/history?after=0&limit=1000")
+        entries = history.get("entries", [])
+        p.info(f"audit log ({len(entries)} entries, each hash-chained to the one before):")
+        for entry in entries:
+            detail = entry.get("detail") or {}
+            extra = ", ".join(
+                f"{k}={detail[k]}"
+                for k in ("status", "reason", "entity_id", "frames", "bytes", "changed")
+                if detail.get(k) not in (None, "", [])
+            )
+            p.info(f"  #{entry['seq']:<3} {entry['event']:16} {extra}"[:150])
         api, cli = await self.audit_verify()
         self.results["audit_api"] = api
         self.results["audit_cli"] = cli
         p.info(f"GET /control/v1/audit/verify -> {json.dumps(api)}")
         out = (cli.stdout + cli.stderr).strip()
-        p.info(f"python -m rtcc_hub audit verify -> exit {cli.returncode}: {out}")
+        p.info(f"python -m rtcc_hub audit verify --data ... -> exit {cli.returncode}: {out}")
 
     # -- all of it ------------------------------------------------------------------------------
 
