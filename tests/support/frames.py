@@ -16,8 +16,15 @@ _BAR_X0 = 0.5
 _BAR_Y0 = 0.9
 
 
-def base_image(width: int, height: int, seed: int = 0) -> np.ndarray:
-    """Bright checkerboard with a gentle gradient (no pixel darker than ~150)."""
+def base_image(width: int, height: int, seed: int = 0, *, noise: bool = False) -> np.ndarray:
+    """Bright checkerboard with a gentle gradient (no pixel darker than ~150).
+
+    With `noise`, bright random noise (values 150..255): JPEGs of it are large, which helps
+    fill socket buffers in slow-viewer tests.
+    """
+    if noise:
+        rng = np.random.default_rng(seed)
+        return rng.integers(150, 256, size=(height, width, 3), dtype=np.uint8)
     ys, xs = np.mgrid[0:height, 0:width]
     checker = ((xs // 32 + ys // 32 + seed) % 2).astype(np.int16)
     value = 170 + 50 * checker + (20 * xs // max(width, 1)).astype(np.int16)
@@ -82,7 +89,14 @@ def with_metadata(jpeg: bytes, entity_id: str = "") -> bytes:
 
 
 def make_frame(
-    width: int, height: int, counter: int, *, seed: int = 0, entity_id: str = "", quality: int = 85
+    width: int,
+    height: int,
+    counter: int,
+    *,
+    seed: int = 0,
+    entity_id: str = "",
+    quality: int = 85,
+    noise: bool = False,
 ) -> bytes:
-    img = draw_counter(base_image(width, height, seed), counter)
+    img = draw_counter(base_image(width, height, seed, noise=noise), counter)
     return with_metadata(jp.encode(img, quality=quality), entity_id)

@@ -56,6 +56,7 @@ class Camera:
     mode: str = "ok"
     delay_s: float = 0.0  # answer latency in `ok` mode (to observe upstream concurrency)
     seed: int = 0
+    noise: bool = False  # random-noise texture (large JPEGs)
     requests: int = 0  # requests received (any mode)
     served: int = 0  # frames served in `ok` mode
     in_flight: int = 0
@@ -178,6 +179,7 @@ class StandinHA:
             number,
             seed=cam.seed,
             entity_id=cam.entity_id,
+            noise=cam.noise,
         )
         if mode == "huge":
             body = jp.set_dimensions(body, 60000, 60000)

@@ -1,0 +1,1 @@
+"""Black-box protocol tests of the add-on (table to follow)."""

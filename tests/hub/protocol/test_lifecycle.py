@@ -1,0 +1,166 @@
+"""PROTOCOL 1: options, first start, two listeners, state under the data dir, restart, CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from tests.hub.protocol.conftest import (
+    CONTROL_TOKEN,
+    HA_TOKEN,
+    CityClient,
+    Recorder,
+    base_policy,
+    start_hub,
+)
+from tests.hub.protocol.helpers import assert_error, find
+from tests.hub.protocol.test_audit import check_chain, run_verify
+from tests.support.city import CityHub
+from tests.support.hub_process import HubProcess, HubProcessError, free_port
+from tests.support.standin_ha import StandinHA
+
+
+@pytest.fixture
+def fresh_hub(tmp_path: Path, ha: StandinHA, city_key: CityHub) -> Iterator[HubProcess]:
+    hub = start_hub(tmp_path / "data", ha, [city_key.hub_config()])
+    try:
+        yield hub
+    finally:
+        rc = hub.stop(check=False)
+        hub.kill()
+        assert rc == 0, hub.log_tail()
+
+
+async def test_first_start_consent_false_and_nothing_shared(
+    fresh_hub: HubProcess, city_key: CityHub
+) -> None:
+    hub = fresh_hub
+    state = hub.control_get("/control/v1/state")
+    uuid.UUID(state["home_id"])
+    assert state["policy"]["consent"] is False
+    assert state["unlocks"] == []
+    recorder = Recorder()
+    async with aiohttp.ClientSession() as session:
+        city = CityClient(session, hub.city_url, recorder)
+        r = await city.unlock(city_key.token(state["home_id"]))
+    assert r.status == 201, r
+    assert r.json["status"] == "declined"
+    assert "access_token" not in r.json
+    recorder.assert_no_leaks()
+    entries = hub.control_get("/control/v1/history?after=0&limit=1000")["entries"]
+    check_chain(entries)
+    assert entries[0]["event"] == "service_started"
+    declined = find(entries, "unlock_status", status="declined")
+    assert declined[-1]["detail"]["reason"] == "consent_off"
+
+
+def test_cli_smoke_health_and_clean_sigterm(fresh_hub: HubProcess) -> None:
+    import urllib.request  # noqa: PLC0415
+
+    with urllib.request.urlopen(f"{fresh_hub.city_url}/api/v1/health", timeout=5) as r:
+        assert r.status == 200
+    t0 = time.monotonic()
+    assert fresh_hub.stop(timeout=10) == 0
+    assert time.monotonic() - t0 < 10
+
+
+async def test_sigterm_with_open_stream_exits_cleanly(
+    fresh_hub: HubProcess, city_key: CityHub
+) -> None:
+    hub = fresh_hub
+    hub.put_policy(base_policy(allow_live=True))
+    async with aiohttp.ClientSession() as session:
+        city = CityClient(session, hub.city_url, Recorder())
+        r = await city.unlock(city_key.token(hub.home_id, scope=["snapshot", "stream"]))
+        assert r.json["status"] == "active", r
+        cam = r.json["cameras"][0]["id"]
+        async with city.stream(r.json["unlock_id"], cam, r.json["access_token"]) as resp:
+            assert resp.status == 200
+            await resp.content.read(100)
+            t0 = time.monotonic()
+            assert hub.stop(timeout=10) == 0
+            assert time.monotonic() - t0 < 10
+
+
+async def test_restart_keeps_state_unlocks_and_jti_store(
+    fresh_hub: HubProcess, city_key: CityHub
+) -> None:
+    hub = fresh_hub
+    home_id = hub.home_id
+    stored = hub.put_policy(base_policy(max_radius_m=777))
+    long_claims = city_key.claims(home_id, duration_s=120)
+    short_claims = city_key.claims(home_id, duration_s=2)
+    async with aiohttp.ClientSession() as session:
+        city = CityClient(session, hub.city_url, Recorder())
+        long_r = await city.unlock(city_key.sign(long_claims))
+        short_r = await city.unlock(city_key.sign(short_claims))
+        assert long_r.json["status"] == "active", long_r
+        assert short_r.json["status"] == "active", short_r
+    head_before = hub.control_get("/control/v1/history?after=0&limit=1")["head_seq"]
+
+    hub.stop()  # clean exit
+    ok = run_verify(hub.data_dir)
+    assert ok.returncode == 0, ok
+    assert str(head_before) in ok.stdout
+    await asyncio.sleep(max(0.0, short_claims["exp"] - time.time()) + 0.5)
+    hub.start()
+
+    assert hub.control_get("/control/v1/state")["home_id"] == home_id
+    state = hub.control_get("/control/v1/state")
+    assert state["policy"] == stored
+    async with aiohttp.ClientSession() as session:
+        city = CityClient(session, hub.city_url, Recorder())
+        lu = long_r.json
+        g = await city.get_unlock(lu["unlock_id"], lu["access_token"])
+        assert g.status == 200, g
+        assert g.json["status"] == "active"
+        cam = lu["cameras"][0]["id"]
+        assert (await city.snapshot(lu["unlock_id"], cam, lu["access_token"])).status == 200
+        # The short unlock expired while the add-on was down.
+        su = short_r.json
+        g = await city.get_unlock(su["unlock_id"], su["access_token"])
+        assert g.json["status"] == "ended", g
+        assert g.json["ended_reason"] == "expired"
+        assert_error(
+            await city.snapshot(su["unlock_id"], su["cameras"][0]["id"], su["access_token"]),
+            410,
+            "gone",
+        )
+        # The jti store survived: both tokens are replays now.
+        for claims in (long_claims, short_claims):
+            assert_error(await city.unlock(city_key.sign(claims)), 401, "invalid_token")
+    entries = hub.control_get("/control/v1/history?after=0&limit=1000")["entries"]
+    check_chain(entries)
+    assert len(entries) > head_before
+    assert len(find(entries, "service_started")) == 2
+
+
+def _expect_refused_start(tmp_path: Path, ha: StandinHA, **kwargs: object) -> None:
+    hub = HubProcess(
+        tmp_path / "data",
+        ha_url=ha.url,
+        ha_token=HA_TOKEN,
+        control_token=CONTROL_TOKEN,
+        startup_timeout=15,
+        **kwargs,  # type: ignore[arg-type]
+    )
+    with pytest.raises(HubProcessError):
+        hub.start()
+    hub.kill()
+
+
+def test_bad_hub_public_key_refuses_to_start(tmp_path: Path, ha: StandinHA) -> None:
+    _expect_refused_start(tmp_path, ha, hubs=[{"id": "x", "name": "X", "public_key": "not a pem"}])
+
+
+def test_same_city_and_control_port_refused(tmp_path: Path, ha: StandinHA, city_key) -> None:
+    port = free_port()
+    _expect_refused_start(
+        tmp_path, ha, hubs=[city_key.hub_config()], city_port=port, control_port=port
+    )
