@@ -1,1 +1,71 @@
-"""Black-box protocol tests of the add-on (table to follow)."""
+# ruff: noqa: E501
+"""Black-box tests of the add-on against /work/shared/PROTOCOL.md (and docs/DESIGN.md).
+
+The add-on runs as a real subprocess (`python -m rtcc_hub --options FILE --data DIR`), talks to
+a stand-in Home Assistant, and is driven over HTTP on loopback. Run::
+
+    RTCC_TURBOJPEG_LIB=... .venv/bin/python -m pytest -p no:homeassistant tests/hub/protocol -q
+
+Rule → test (module::test). Every city response of every test is also scanned for the home
+location and entity ids (`conftest.Recorder.assert_no_leaks`, run at teardown of `env`).
+
+| PROTOCOL rule | test |
+| --- | --- |
+| 1 "On first start the policy has consent: false" | test_lifecycle::test_first_start_consent_false_and_nothing_shared |
+| 1 `hubs`: "id must equal the JWT iss" | test_unlock::test_invalid_token_is_401[unknown_iss, iss_of_other_hub_signed_with_this_key] |
+| 1 `hubs`: "Optional kid: when present, the JWT header kid must match" | test_unlock::test_invalid_token_is_401[kid_mismatch, kid_missing_while_configured], test_unlock::test_hub_without_kid_accepts_token_without_kid |
+| 1 `control_port` "Never the same listener as the city API" | test_control::test_ports_differ, test_control::test_control_paths_not_served_on_city_port, test_lifecycle::test_same_city_and_control_port_refused |
+| 1 bad options → clear error (fail closed) | test_lifecycle::test_bad_hub_public_key_refuses_to_start |
+| 1 "one upstream poll per camera at a time however many unlocks and viewers" | test_stream::test_one_upstream_poll_per_camera |
+| 1 "keeps all state under its data dir ... home_id, policy, active unlocks, seen jtis, audit" | test_lifecycle::test_restart_keeps_state_unlocks_and_jti_store |
+| 1 CLI `python -m rtcc_hub --options FILE --data DIR` (starts, health, SIGTERM) | test_lifecycle::test_cli_smoke_health_and_clean_sigterm, test_lifecycle::test_sigterm_with_open_stream_exits_cleanly |
+| 2 valid PUT → "stored policy with a revision integer that increases by one" | test_policy::test_valid_put_echoes_policy_with_revision_plus_one |
+| 2 "invalid policy gets 400 invalid_policy naming the field, and the stored policy is unchanged" | test_policy::test_invalid_policy_400_names_field_and_changes_nothing[*], test_policy::test_non_object_policy_body_is_400 |
+| 2 "Hard limits: radius 50..5000 m, duration 1 s..24 h" | test_policy::test_hard_limit_boundaries_accepted, test_policy::test_invalid_policy_400_names_field_and_changes_nothing[radius_below_50, radius_above_5000, duration_zero, duration_above_24h] |
+| 2 `home` "never leaves the home" | conftest Recorder (every test), test_policy::test_policy_change_is_audited_without_home |
+| 2 `masks` "Masked pixels are black in everything the city receives" | test_access::test_snapshot_masked_and_stripped, test_access::test_snapshot_scaled_to_max_width_and_triangle_masked, test_access::test_mask_added_during_unlock_applies_at_once, test_stream::test_stream_parts_are_masked_jpegs, test_stream::test_two_unlocks_on_one_camera_both_masked |
+| 2 `max_width` "scaled down before they leave" | test_access::test_snapshot_scaled_to_max_width_and_triangle_masked, test_access::test_snapshot_max_width_change_applies, test_stream::test_stream_scaled_and_masked |
+| 2 `max_fps` "caps streams" | test_stream::test_stream_at_most_max_fps |
+| 2 "consent withdrawn ends every unlock (consent_withdrawn)" | test_access::test_consent_withdrawn_ends_every_unlock, test_stream::test_stream_ends_within_2s[consent_withdrawn] |
+| 2 "a camera set to share: false is removed from active unlocks and its streams close" | test_access::test_camera_unshared_leaves_unlock, test_stream::test_stream_ends_within_2s[camera_unshared], test_stream::test_other_camera_stream_survives_unshare |
+| 2 "paused_until in the future suspends every unlock ... access returns" | test_ask_pause::test_pause_suspends_and_access_returns, test_ask_pause::test_pause_past_the_window_ends_unlock, test_ask_pause::test_pause_cleared_resumes_at_once, test_stream::test_stream_ends_within_2s[paused] |
+| 2 `mode: ask` "pending until the owner approves ... or declines or the ask times out" | test_ask_pause::test_ask_mode_pending_then_approve, test_ask_pause::test_ask_mode_owner_declines, test_ask_pause::test_ask_timeout_declines, test_ask_pause::test_ask_mode_still_declines_policy_failures |
+| 3 "Every response: Cache-Control: no-store" | test_cache::test_every_city_response_is_no_store (and assert_no_store throughout) |
+| 3 "JSON errors as {"error": CODE, "message": TEXT}" | helpers.assert_error everywhere; test_cache::test_unknown_paths_404_json |
+| 3 message "never reveals why an unlock was declined, the home's location, entity ids" | conftest Recorder (every test), test_unlock::test_decline_reasons |
+| 3.1 "body not JSON, too large, no token → 400 invalid_request (413 also fine)", "at most 16 KiB" | test_unlock::test_bad_body_is_400_invalid_request[*], test_unlock::test_body_over_16_kib_is_refused, test_unlock::test_huge_body_is_refused, test_unlock::test_body_up_to_16_kib_accepted, test_unlock::test_token_not_a_string_is_refused |
+| 3.1 "alg EdDSA or Ed25519; any other alg, none included, is refused; key from the configured hub" | test_unlock::test_both_ed25519_alg_names_accepted, test_unlock::test_invalid_token_is_401[alg_*, bad_signature, payload_changed_after_signing, signed_by_unconfigured_key] |
+| 3.1 `aud` "this home's home_id" | test_unlock::test_invalid_token_is_401[wrong_aud, aud_missing] |
+| 3.1 `jti` "a jti already seen from that hub is a replay" | test_unlock::test_replayed_jti_is_401, test_unlock::test_replayed_jti_of_declined_unlock_is_401, test_lifecycle::test_restart_keeps_state_unlocks_and_jti_store |
+| 3.1 "iat within 60 s; nbf <= now + 60; exp > now; exp - nbf <= 24 h" | test_unlock::test_invalid_token_is_401[iat_*, nbf_*, expired, exp_*], test_unlock::test_time_rules_accept_small_skew |
+| 3.1 claims "not of the form above" → 401 | test_unlock::test_invalid_token_is_401[*_missing, *_string, incident_*, area_*, scope_*] |
+| 3.1 429 quota "every validly signed unlock counts, declined ones too" + Retry-After | test_unlock::test_quota_counts_declined_unlocks_and_sets_retry_after |
+| 3.1 201 body; access_token when active/pending; cameras when active | test_unlock::test_valid_unlock_is_active_with_cameras, test_ask_pause::test_ask_mode_pending_then_approve |
+| 3.1 each decline reason → 201 declined, no access_token/cameras | test_unlock::test_decline_reasons[*], test_unlock::test_excluded_offense_is_case_insensitive, test_unlock::test_accept_counterparts |
+| 3.1 "granted as snapshot-only, not declined" | test_unlock::test_stream_request_downgraded_to_snapshot_only, test_unlock::test_stream_scope_granted_when_live_allowed |
+| 3.1 camera "ids are random per unlock ... no id contains the entity id" | test_unlock::test_camera_ids_random_per_unlock |
+| 3.2 "unknown unlock_id or a token that is not that unlock's own gets 401" | test_access::test_401_for_wrong_or_missing_token_and_unknown_unlock |
+| 3.2 GET unlock 200 shape, ended_reason | test_access::test_get_unlock_shape, test_access::test_delete_ends_unlock_hub_closed, test_access::test_410_after_revoke, test_access::test_expiry_ends_unlock |
+| 3.2 snapshot "200 image/jpeg, masked, scaled, no APP1-APP15 or COM" | test_access::test_snapshot_masked_and_stripped, test_access::test_snapshot_scaled_to_max_width_and_triangle_masked |
+| 3.2 snapshot "403 not_active while pending or suspended" | test_ask_pause::test_ask_mode_pending_then_approve, test_ask_pause::test_pause_suspends_and_access_returns |
+| 3.2 snapshot "404 not_found ... not in this unlock (or no longer shared)" | test_access::test_snapshot_404_for_camera_not_in_unlock, test_access::test_camera_unshared_leaves_unlock |
+| 3.2 snapshot "410 gone once ended or expired" | test_access::test_delete_ends_unlock_hub_closed, test_access::test_410_after_revoke, test_access::test_expiry_ends_unlock, test_access::test_consent_withdrawn_ends_every_unlock |
+| 3.2 snapshot "503 camera_unavailable when Home Assistant cannot give an image" | test_access::test_503_when_home_assistant_fails[*], test_access::test_503_within_10s_when_home_assistant_hangs |
+| 3.2 stream multipart, "each part Content-Type: image/jpeg, masked like snapshots" | test_stream::test_stream_parts_are_masked_jpegs, test_stream::test_stream_scaled_and_masked |
+| 3.2 stream "403 not_active if the unlock's scope has no stream" | test_stream::test_stream_403_without_stream_scope, test_unlock::test_stream_request_downgraded_to_snapshot_only |
+| 3.2 stream "ends within 2 s of the unlock expiring, ending, being suspended, or the camera leaving" | test_stream::test_stream_ends_within_2s[*], test_stream::test_stream_ends_within_2s_of_expiry |
+| 3.2 slow viewers (per-viewer queues, DESIGN streaming.py) | test_stream::test_stalled_viewer_does_not_delay_others |
+| 3.2 "DELETE → 204; the unlock ends with hub_closed" | test_access::test_delete_ends_unlock_hub_closed, test_stream::test_stream_ends_within_2s[hub_closed] |
+| 3.2 health "200 {"status": "ok"} without authentication and says nothing else" | test_access::test_health_says_only_ok |
+| 4 "Bearer <control_token>; anything else gets 401" | test_control::test_control_requires_token[*] |
+| 4 "The city API serves none of these paths" | test_control::test_control_paths_not_served_on_city_port[*] |
+| 4 state shape (hub, incident, status, expiry, cameras with entity ids, viewers) | test_control::test_state_shape, test_control::test_state_counts_viewers |
+| 4 approve/decline/revoke "200 with the unlock; 409 when its status does not allow it" | test_ask_pause::test_control_actions_409_and_404, test_ask_pause::test_ask_mode_pending_then_approve, test_ask_pause::test_ask_mode_owner_declines |
+| 4 revoke_all "ends every unlock (revoked)" | test_control::test_revoke_all_ends_every_unlock, test_stream::test_stream_ends_within_2s[revoke_all] |
+| 4 history "after SEQ, oldest first" (+ limit) | test_control::test_history_after_and_limit_oldest_first, test_control::test_history_bad_parameters |
+| 4 events "a live stream ... of the same entries as they are written" | test_control::test_events_stream_delivers_entries_live, test_control::test_events_replay_after |
+| 4 audit/verify shape | test_control::test_audit_verify_endpoint, test_audit::test_cli_verify_and_tamper_detection |
+| 5 entry form and hash chain (json.dumps sort_keys, separators, ASCII escapes, SHA-256, prev) | test_audit::test_chain_recomputes_and_event_kinds_logged, test_audit::test_history_entries_are_ascii_escaped_and_chain_holds |
+| 5 "every unlock received (valid or not, with the reason)", "every status change", "every snapshot", "every stream opened and closed (frames and bytes)", "every policy change" | test_audit::test_chain_recomputes_and_event_kinds_logged, test_unlock::test_invalid_token_is_401, test_unlock::test_decline_reasons |
+| 5 `audit verify` "exits 0 and prints the entry count ... exits 1 naming the first bad seq" | test_audit::test_cli_verify_and_tamper_detection, test_lifecycle::test_restart_keeps_state_unlocks_and_jti_store |
+"""

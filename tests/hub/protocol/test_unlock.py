@@ -394,3 +394,9 @@ async def test_quota_counts_declined_unlocks_and_sets_retry_after(env: Env, quot
     # Another hub is not affected.
     r, _ = await env.unlock()
     assert r.status == 201, r
+
+
+async def test_hub_without_kid_accepts_token_without_kid(env: Env, other_key) -> None:
+    r, _ = await env.unlock(key=other_key)
+    assert r.status == 201, r
+    assert r.json["status"] == "active"
