@@ -1,0 +1,148 @@
+"""Command line: run the add-on, or verify its audit chain.
+
+python -m rtcc_hub --options FILE --data DIR      run standalone
+python -m rtcc_hub                                 run under the Supervisor (SUPERVISOR_TOKEN)
+python -m rtcc_hub audit verify --data DIR         exit 0 with the entry count, 1 if broken
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import sys
+from pathlib import Path
+
+import aiohttp
+
+from . import __version__
+from .app import Hub
+from .audit import verify_rows
+from .options import Options, OptionsError, load_options
+from .storage import DB_FILENAME, Storage
+
+_LOGGER = logging.getLogger("rtcc_hub")
+
+SUPERVISOR_URL = "http://supervisor"
+SUPERVISOR_DATA = Path("/data")
+DISCOVERY_ATTEMPTS = 5
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m rtcc_hub",
+        description="Resident-controlled camera sharing: the add-on the city hub calls.",
+    )
+    parser.add_argument("--version", action="version", version=f"rtcc_hub {__version__}")
+    parser.add_argument(
+        "--options", type=Path, help="options.json (default under Supervisor: /data/options.json)"
+    )
+    parser.add_argument(
+        "--data", type=Path, help="data directory (default under Supervisor: /data)"
+    )
+    parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
+    commands = parser.add_subparsers(dest="command")
+    audit = commands.add_parser("audit", help="audit log tools")
+    audit_commands = audit.add_subparsers(dest="audit_command", required=True)
+    verify = audit_commands.add_parser("verify", help="verify the hash chain of the audit log")
+    verify.add_argument(
+        "--data", type=Path, required=True, dest="verify_data", help="data directory"
+    )
+    return parser
+
+
+def audit_verify(data_dir: Path) -> int:
+    if not (data_dir / DB_FILENAME).is_file():
+        print(f"no audit log in {data_dir}", file=sys.stderr)
+        return 2
+    storage = Storage.open(data_dir)
+    try:
+        result = verify_rows(storage.audit_rows())
+    finally:
+        storage.close()
+    if result.ok:
+        print(f"ok: {result.entries} entries, head {result.head}")
+        return 0
+    print(f"audit chain broken: first bad seq {result.first_bad_seq}")
+    return 1
+
+
+async def _announce(hub: Hub) -> None:
+    """Supervisor discovery so the integration's hassio step can set itself up."""
+    token = os.environ.get("SUPERVISOR_TOKEN", "")
+    headers = {"Authorization": f"Bearer {token}"}
+    timeout = aiohttp.ClientTimeout(total=10)
+    async with aiohttp.ClientSession(timeout=timeout, headers=headers) as session:
+        host = socket.gethostname()
+        with contextlib.suppress(aiohttp.ClientError, TimeoutError, ValueError, KeyError):
+            async with session.get(f"{SUPERVISOR_URL}/addons/self/info") as response:
+                info = await response.json()
+                host = info["data"].get("hostname") or host
+        payload = {
+            "service": "rtcc_share",
+            "config": {"host": host, "port": hub.control_port, "token": hub.control_token},
+        }
+        for attempt in range(DISCOVERY_ATTEMPTS):
+            try:
+                async with session.post(f"{SUPERVISOR_URL}/discovery", json=payload) as response:
+                    response.raise_for_status()
+                    _LOGGER.info("announced to the Supervisor as %s:%s", host, hub.control_port)
+                    return
+            except (aiohttp.ClientError, TimeoutError) as err:
+                _LOGGER.warning("Supervisor discovery failed (%s), retrying", err)
+                await asyncio.sleep(2**attempt)
+    _LOGGER.error("could not announce the add-on to the Supervisor")
+
+
+async def run(options: Options, data_dir: Path) -> None:
+    hub = await Hub.create(options, data_dir)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    announce: asyncio.Task[None] | None = None
+    try:
+        await hub.start()
+        if options.supervisor:
+            announce = asyncio.create_task(_announce(hub))
+        await stop.wait()
+        _LOGGER.info("stopping")
+    finally:
+        if announce is not None:
+            announce.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await announce
+        await hub.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "audit":
+        return audit_verify(args.verify_data)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    supervisor = bool(os.environ.get("SUPERVISOR_TOKEN")) and args.options is None
+    if args.options is None and not supervisor:
+        print("--options FILE is required outside the Supervisor", file=sys.stderr)
+        return 2
+    options_path = args.options or SUPERVISOR_DATA / "options.json"
+    data_dir = args.data or (SUPERVISOR_DATA if supervisor else None)
+    if data_dir is None:
+        print("--data DIR is required outside the Supervisor", file=sys.stderr)
+        return 2
+    try:
+        options = load_options(options_path, supervisor=supervisor)
+    except OptionsError as err:
+        print(str(err), file=sys.stderr)
+        return 2
+    asyncio.run(run(options, data_dir))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,597 @@
+"""Wiring: state, decisions, both APIs, the scheduler, start and stop.
+
+The scheduler makes expiry, the end of a pause and ask timeouts happen (and get audited) on
+their own. It is a convenience, not a safeguard: every access re-checks status, window,
+consent, pause and share at request time and again before every stream frame.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import math
+import os
+import secrets
+import ssl
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from . import __version__
+from .audit import AuditLog
+from .city_api import build_city_app
+from .control_api import build_control_app
+from .errors import ApiError
+from .ha_client import CameraUnavailable, HomeAssistantClient
+from .imaging import ImageError, ImageProcessor, OutputSpec
+from .ledger import (
+    ACTIVE,
+    DECLINED,
+    ENDED,
+    PENDING,
+    AccessDenied,
+    Ledger,
+    Unlock,
+    UnlockCamera,
+    capabilities_for,
+    new_access_token,
+    new_camera_id,
+    new_unlock_id,
+)
+from .options import SUPERVISOR_CORE_URL, Options
+from .policy import Accept, Decline, Pending, Policy, changed_fields, decide, load_stored_policy
+from .policy import parse_policy as parse_policy_document
+from .storage import Storage
+from .streaming import (
+    FIRST_FRAME_TIMEOUT_S,
+    RECHECK_INTERVAL_S,
+    StreamHub,
+    Unavailable,
+    Viewer,
+    next_frame,
+)
+from .timefmt import rfc3339
+from .tokens import TokenError, verify_unlock_token
+
+_LOGGER = logging.getLogger(__name__)
+
+QUOTA_WINDOW_S = 7 * 24 * 3600
+SCHEDULER_INTERVAL_S = 0.25
+CONTROL_TOKEN_FILE = "control_token"  # noqa: S105 - a file name, not a secret
+
+type Clock = Callable[[], float]
+type Fetch = Callable[[str], Any]
+
+_STREAM_END_REASONS = {
+    "gone": "unlock_ended",
+    "not_active": "not_active",
+    "not_found": "camera_removed",
+}
+
+
+class StreamSession:
+    """One city viewer of one camera: its access re-check, pacing and counters."""
+
+    def __init__(self, hub: Hub, unlock: Unlock, camera: UnlockCamera, viewer: Viewer) -> None:
+        self.hub = hub
+        self.unlock = unlock
+        self.camera = camera
+        self.viewer = viewer
+        self.frames = 0
+        self.bytes = 0
+        self.denied: AccessDenied | None = None
+        self.denied_reason: str | None = None
+        self._last_sent: float | None = None
+
+    def allowed(self) -> bool:
+        if self.viewer.closed.is_set():
+            self.denied_reason = self.denied_reason or "shutdown"
+            return False
+        try:
+            self.hub.check_access(self.unlock, self.camera.id, "stream")
+        except AccessDenied as err:
+            self.denied = err
+            self.denied_reason = _STREAM_END_REASONS.get(err.code, err.code)
+            return False
+        return True
+
+    async def first_frame(self) -> bytes | None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + FIRST_FRAME_TIMEOUT_S
+        while loop.time() < deadline and self.allowed():
+            item = await next_frame(self.viewer, RECHECK_INTERVAL_S)
+            if isinstance(item, Unavailable):
+                self.denied_reason = "camera_unavailable"
+                return None
+            if item is not None:
+                return item
+        return None
+
+    async def pace(self) -> None:
+        """Never faster than the camera's current max_fps, whatever the poller does."""
+        loop = asyncio.get_running_loop()
+        fps = self.hub.camera_fps(self.camera.entity_id)
+        if self._last_sent is not None:
+            wait = self._last_sent + 1.0 / fps - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+        self._last_sent = loop.time()
+
+    def record_frame(self, size: int) -> None:
+        self.frames += 1
+        self.bytes += size
+        self.hub.record_frame(self.unlock, size)
+
+
+class Hub:
+    """The add-on: one per data dir."""
+
+    def __init__(
+        self,
+        options: Options,
+        *,
+        data_dir: Path,
+        storage: Storage,
+        clock: Clock,
+        processor: ImageProcessor,
+        fetch: Fetch | None,
+    ) -> None:
+        self.options = options
+        self.data_dir = data_dir
+        self.storage = storage
+        self.clock = clock
+        self.processor = processor
+        self.audit = AuditLog(storage, clock)
+        self.ledger = Ledger(storage, self.audit)
+        self.home_id = self._load_home_id()
+        self.policy = self._load_policy()
+        self.control_token = self._load_control_token()
+        self._fetch_override = fetch
+        self._session: aiohttp.ClientSession | None = None
+        self._ha: HomeAssistantClient | None = None
+        self.streams = StreamHub(self._fetch_still, processor.process_async, self.camera_fps)
+        self._sessions: set[StreamSession] = set()
+        self.stopping = asyncio.Event()
+        self.city_app = build_city_app(self)
+        self.control_app = build_control_app(self)
+        self.city_port = 0
+        self.control_port = 0
+        self._runners: list[web.AppRunner] = []
+        self._scheduler: asyncio.Task[None] | None = None
+
+    @classmethod
+    async def create(
+        cls,
+        options: Options,
+        data_dir: str | Path,
+        *,
+        clock: Clock = time.time,
+        image_processor: ImageProcessor | None = None,
+        fetch_still: Fetch | None = None,
+    ) -> Hub:
+        """Open (or initialise) the state under `data_dir`.
+
+        `image_processor` and `fetch_still` exist for tests; by default images come from Home
+        Assistant and are processed by PyTurboJPEG (library from RTCC_TURBOJPEG_LIB if set).
+        """
+        path = Path(data_dir)
+        storage = Storage.open(path)
+        processor = image_processor or ImageProcessor(
+            lib_path=os.environ.get("RTCC_TURBOJPEG_LIB") or None
+        )
+        hub = cls(
+            options,
+            data_dir=path,
+            storage=storage,
+            clock=clock,
+            processor=processor,
+            fetch=fetch_still,
+        )
+        hub.audit.append("service_started", {"version": __version__})
+        hub.ledger.reconcile(hub.policy, clock())
+        return hub
+
+    # persistent identity ---------------------------------------------------------------------
+
+    def _load_home_id(self) -> str:
+        home_id = self.storage.get_meta("home_id")
+        if home_id is None:
+            home_id = str(uuid.uuid4())
+            self.storage.set_meta("home_id", home_id)
+        return home_id
+
+    def _load_policy(self) -> Policy:
+        stored = self.storage.get_meta("policy")
+        if stored is None:
+            return Policy()  # first start: consent false, nothing shared
+        return load_stored_policy(json.loads(stored))
+
+    def _load_control_token(self) -> str:
+        if self.options.control_token:
+            return self.options.control_token
+        # Under the Supervisor: a random token, kept across restarts so the integration's
+        # stored copy stays valid, readable by the add-on only.
+        path = self.data_dir / CONTROL_TOKEN_FILE
+        if path.exists():
+            token = path.read_text(encoding="utf-8").strip()
+            if len(token) >= 32:
+                return token
+        token = secrets.token_urlsafe(32)
+        path.write_text(token, encoding="utf-8")
+        path.chmod(0o600)
+        return token
+
+    # images ---------------------------------------------------------------------------------
+
+    async def _fetch_still(self, entity_id: str) -> bytes:
+        if self._fetch_override is not None:
+            result: bytes = await self._fetch_override(entity_id)
+            return result
+        if self._ha is None:
+            raise CameraUnavailable("Home Assistant client not started")
+        return await self._ha.fetch_still(entity_id)
+
+    def camera_fps(self, entity_id: str) -> float:
+        camera = self.policy.camera(entity_id)
+        return camera.max_fps if camera is not None else 1.0
+
+    def output_spec(self, entity_id: str) -> OutputSpec:
+        camera = self.policy.camera(entity_id)
+        if camera is None:  # never served: access checks refuse unshared cameras first
+            return OutputSpec(masks=(((0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)),))
+        return OutputSpec(masks=camera.masks, max_width=camera.max_width)
+
+    # city: unlock intake ---------------------------------------------------------------------
+
+    def submit_unlock(self, token: str) -> dict[str, Any]:
+        """Verify, rate-limit, decide and record one unlock; the 201 body or ApiError."""
+        now = self.clock()
+        try:
+            claims = verify_unlock_token(token, self.options.hubs, self.home_id, now)
+        except TokenError as err:
+            self._refuse(err.reason, 401, err.hub)
+            raise ApiError(401, "invalid_token") from err
+        hub_id = claims.iss
+        with self.storage.transaction():
+            if self.storage.jti_seen(hub_id, claims.jti):
+                self._refuse("replayed_jti", 401, hub_id)
+                raise ApiError(401, "invalid_token")
+            recent = self.storage.unlock_times(hub_id, now - QUOTA_WINDOW_S)
+            if len(recent) >= self.policy.max_unlocks_per_week:
+                oldest = recent[0] if recent else now
+                retry_after = max(1, math.ceil(oldest + QUOTA_WINDOW_S - now))
+                self._refuse("quota_exceeded", 429, hub_id)
+                raise ApiError(429, "quota_exceeded", headers={"Retry-After": str(retry_after)})
+            self.storage.claim_jti(hub_id, claims.jti, claims.exp, now)
+            self.storage.record_unlock_time(hub_id, now)
+            self.ledger.reconcile(self.policy, now)
+            decision = decide(self.policy, claims, now)
+            unlock, token_out = self._new_unlock(claims, decision, now)
+            detail: dict[str, Any] = {
+                "jti": claims.jti,
+                "incident": claims.incident.as_json(),
+                "area": claims.area.as_json(),
+                "scope": list(claims.scope),
+                "not_before": rfc3339(claims.nbf),
+                "expires_at": rfc3339(claims.exp),
+            }
+            if unlock.granted_scope != claims.scope and not isinstance(decision, Decline):
+                detail["granted_scope"] = list(unlock.granted_scope)
+            self.audit.append("unlock_received", detail, unlock_id=unlock.unlock_id, hub=hub_id)
+            self.ledger.counters.values["unlocks_received"] += 1
+            reason = decision.reason if isinstance(decision, Decline) else None
+            self.ledger.add(unlock, now, reason)
+        body: dict[str, Any] = {
+            "unlock_id": unlock.unlock_id,
+            "status": unlock.status,
+            "expires_at": rfc3339(unlock.expires_at),
+        }
+        if token_out is not None:
+            body["access_token"] = token_out
+        if unlock.status == ACTIVE:
+            body["cameras"] = self.city_view(unlock)["cameras"]
+        return body
+
+    def _refuse(self, reason: str, status: int, hub: str | None) -> None:
+        self.audit.append("unlock_refused", {"reason": reason, "status": status}, hub=hub)
+
+    def _new_unlock(
+        self, claims: Any, decision: Accept | Pending | Decline, now: float
+    ) -> tuple[Unlock, str | None]:
+        hub_config = self.options.hub(claims.iss)
+        unlock = Unlock(
+            unlock_id=new_unlock_id(),
+            hub=claims.iss,
+            hub_name=hub_config.name if hub_config else claims.iss,
+            jti=claims.jti,
+            incident=claims.incident,
+            area=claims.area,
+            scope=claims.scope,
+            granted_scope=claims.scope,
+            status=DECLINED,
+            created_at=now,
+            not_before=claims.nbf,
+            expires_at=claims.exp,
+            cameras=[],
+        )
+        if isinstance(decision, Decline):
+            return unlock, None
+        token, token_hash = new_access_token()
+        unlock.token_hash = token_hash
+        unlock.granted_scope = decision.granted_scope
+        unlock.cameras = [
+            UnlockCamera(
+                id=new_camera_id(),
+                entity_id=camera.entity_id,
+                label=camera.label,
+                capabilities=capabilities_for(decision.granted_scope),
+            )
+            for camera in decision.cameras
+        ]
+        if isinstance(decision, Pending):
+            unlock.status = PENDING
+            unlock.decides_by = decision.decides_by
+        else:
+            unlock.status = ACTIVE
+        return unlock, token
+
+    # city: access -----------------------------------------------------------------------------
+
+    def authenticate(self, unlock_id: str, token: str | None) -> Unlock:
+        unlock = self.ledger.authenticate(unlock_id, token)
+        if unlock is None:
+            raise ApiError(401, "invalid_token")
+        return unlock
+
+    def city_view(self, unlock: Unlock) -> dict[str, Any]:
+        self.ledger.reconcile(self.policy, self.clock())
+        return unlock.city_view()
+
+    def close_by_city(self, unlock: Unlock) -> None:
+        now = self.clock()
+        self.ledger.reconcile(self.policy, now)
+        if unlock.open:
+            self.ledger.transition(unlock, ENDED, "hub_closed", now)
+
+    def check_access(self, unlock: Unlock, camera_id: str, capability: str) -> UnlockCamera:
+        camera, _ = self.ledger.check_access(
+            unlock, camera_id, capability, self.policy, self.clock()
+        )
+        return camera
+
+    async def snapshot(self, unlock: Unlock, camera_id: str) -> bytes:
+        camera = self.check_access(unlock, camera_id, "snapshot")
+        try:
+            raw = await self._fetch_still(camera.entity_id)
+            while True:
+                spec = self.output_spec(camera.entity_id)
+                image = await self.processor.process_async(raw, spec)
+                # The policy or the unlock may have changed during the awaits: check again,
+                # and redo the image if the masks or width changed meanwhile.
+                self.check_access(unlock, camera_id, "snapshot")
+                if self.output_spec(camera.entity_id) == spec:
+                    break
+        except (CameraUnavailable, ImageError) as err:
+            _LOGGER.warning("snapshot unavailable: %s", err)
+            raise ApiError(503, "camera_unavailable") from err
+        now = self.clock()
+        with self.storage.transaction():
+            unlock.snapshots += 1
+            unlock.bytes += len(image)
+            self.ledger.save(unlock)
+            counters = self.ledger.counters
+            counters.values["snapshots_served"] += 1
+            counters.values["bytes_sent"] += len(image)
+            counters.last_access = now
+            self.ledger.save_counters()
+            self.audit.append(
+                "snapshot_served",
+                {"camera_id": camera.id, "entity_id": camera.entity_id, "bytes": len(image)},
+                unlock_id=unlock.unlock_id,
+                hub=unlock.hub,
+            )
+        return image
+
+    def open_stream(self, unlock: Unlock, camera_id: str) -> StreamSession:
+        camera = self.check_access(unlock, camera_id, "stream")
+        entity_id = camera.entity_id
+        viewer = self.streams.open(entity_id, lambda: self.output_spec(entity_id))
+        session = StreamSession(self, unlock, camera, viewer)
+        self._sessions.add(session)
+        with self.storage.transaction():
+            self.ledger.counters.values["streams_opened"] += 1
+            self.ledger.save_counters()
+            self.audit.append(
+                "stream_opened",
+                {"camera_id": camera.id, "entity_id": entity_id, "viewer": viewer.id},
+                unlock_id=unlock.unlock_id,
+                hub=unlock.hub,
+            )
+        return session
+
+    def record_frame(self, unlock: Unlock, size: int) -> None:
+        # In memory per frame; persisted when the stream closes (no write per frame).
+        unlock.frames += 1
+        unlock.bytes += size
+        counters = self.ledger.counters
+        counters.values["frames_sent"] += 1
+        counters.values["bytes_sent"] += size
+        counters.last_access = self.clock()
+
+    async def close_stream(self, session: StreamSession, reason: str) -> None:
+        if session not in self._sessions:
+            return
+        self._sessions.discard(session)
+        await self.streams.close(session.viewer)
+        with self.storage.transaction():
+            self.ledger.save(session.unlock)
+            self.ledger.save_counters()
+            self.audit.append(
+                "stream_closed",
+                {
+                    "camera_id": session.camera.id,
+                    "entity_id": session.camera.entity_id,
+                    "viewer": session.viewer.id,
+                    "frames": session.frames,
+                    "bytes": session.bytes,
+                    "dropped": session.viewer.dropped,
+                    "reason": reason,
+                },
+                unlock_id=session.unlock.unlock_id,
+                hub=session.unlock.hub,
+            )
+
+    def viewers_of(self, unlock_id: str) -> int:
+        return sum(1 for s in self._sessions if s.unlock.unlock_id == unlock_id)
+
+    # control -----------------------------------------------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        self.ledger.reconcile(self.policy, self.clock())
+        return {
+            "home_id": self.home_id,
+            "policy": self.policy.as_json(),
+            "unlocks": [
+                unlock.control_view(self.viewers_of(unlock.unlock_id))
+                for unlock in self.ledger.open_unlocks()
+            ],
+            "counters": self.ledger.counters.as_json(open_streams=len(self._sessions)),
+        }
+
+    def put_policy(self, raw: Any) -> Policy:
+        """Validate and store a policy; it takes effect on live access at once."""
+        new = parse_policy_document(raw)  # PolicyError: nothing changes
+        if new == self.policy:
+            return self.policy
+        now = self.clock()
+        new = replace(new, revision=self.policy.revision + 1)
+        with self.storage.transaction():
+            changed = changed_fields(self.policy, new)
+            self.storage.set_meta("policy", json.dumps(new.as_json()))
+            self.policy = new
+            self.audit.append("policy_changed", {"revision": new.revision, "changed": changed})
+            self.ledger.reconcile(new, now)
+        return new
+
+    def _control_unlock(self, unlock_id: str) -> Unlock:
+        self.ledger.reconcile(self.policy, self.clock())
+        unlock = self.ledger.get(unlock_id)
+        if unlock is None:
+            raise ApiError(404, "not_found", "No such unlock.")
+        return unlock
+
+    def _require(self, unlock: Unlock, allowed: set[str]) -> None:
+        if unlock.status not in allowed:
+            raise ApiError(409, "conflict", f"The unlock is {unlock.status}.")
+
+    def approve(self, unlock_id: str) -> dict[str, Any]:
+        unlock = self._control_unlock(unlock_id)
+        self._require(unlock, {PENDING})
+        now = self.clock()
+        self.ledger.transition(unlock, ACTIVE, None, now)
+        self.ledger.reconcile(self.policy, now)  # a pause or an unshared camera applies at once
+        return unlock.control_view(self.viewers_of(unlock_id))
+
+    def decline(self, unlock_id: str) -> dict[str, Any]:
+        unlock = self._control_unlock(unlock_id)
+        self._require(unlock, {PENDING})
+        self.ledger.transition(unlock, DECLINED, "owner_declined", self.clock())
+        return unlock.control_view(self.viewers_of(unlock_id))
+
+    def revoke(self, unlock_id: str) -> dict[str, Any]:
+        unlock = self._control_unlock(unlock_id)
+        self._require(unlock, {PENDING, ACTIVE, "suspended"})
+        self.ledger.transition(unlock, ENDED, "revoked", self.clock())
+        return unlock.control_view(self.viewers_of(unlock_id))
+
+    def revoke_all(self) -> dict[str, Any]:
+        now = self.clock()
+        self.ledger.reconcile(self.policy, now)
+        revoked = [unlock.unlock_id for unlock in self.ledger.open_unlocks()]
+        for unlock_id in revoked:
+            self.ledger.transition(self.ledger.get(unlock_id), ENDED, "revoked", now)  # type: ignore[arg-type]
+        return {"revoked": revoked}
+
+    # lifecycle -----------------------------------------------------------------------------------
+
+    async def _run_scheduler(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                self.ledger.reconcile(self.policy, self.clock())
+            except Exception:  # keep scheduling; access checks do not depend on it
+                _LOGGER.exception("scheduler tick failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), SCHEDULER_INTERVAL_S)
+
+    def _ssl_context(self) -> ssl.SSLContext | None:
+        if not (self.options.certfile and self.options.keyfile):
+            return None
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.load_cert_chain(self.options.certfile, self.options.keyfile)
+        return context
+
+    def _ha_client(self, session: aiohttp.ClientSession) -> HomeAssistantClient | None:
+        if self.options.supervisor:
+            token = os.environ.get("SUPERVISOR_TOKEN", "")
+            return HomeAssistantClient(session, SUPERVISOR_CORE_URL, token)
+        if self.options.ha_url:
+            return HomeAssistantClient(session, self.options.ha_url, self.options.ha_token or "")
+        return None
+
+    async def start(self) -> None:
+        """Bind both listeners (ports 0 pick free ones) and start the scheduler."""
+        self._session = aiohttp.ClientSession()
+        self._ha = self._ha_client(self._session)
+        for app, host, port, ssl_context in (
+            (self.city_app, self.options.bind, self.options.city_port, self._ssl_context()),
+            (self.control_app, self.options.control_bind, self.options.control_port, None),
+        ):
+            runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
+            await runner.setup()
+            site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
+            await site.start()
+            self._runners.append(runner)
+        self.city_port = _bound_port(self._runners[0])
+        self.control_port = _bound_port(self._runners[1])
+        self._scheduler = asyncio.create_task(self._run_scheduler(), name="rtcc scheduler")
+        line = (
+            f"rtcc_hub listening city={self.options.bind}:{self.city_port} "
+            f"control={self.options.control_bind}:{self.control_port}"
+        )
+        _LOGGER.info(line)
+        print(line, flush=True)
+
+    async def stop(self) -> None:
+        """Close streams (auditing them), stop listeners and the scheduler, close storage."""
+        self.stopping.set()
+        self.streams.close_all()
+        for runner in reversed(self._runners):
+            await runner.cleanup()
+        self._runners.clear()
+        for session in list(self._sessions):
+            await self.close_stream(session, "shutdown")
+        await self.streams.stop()
+        if self._scheduler is not None:
+            await self._scheduler
+            self._scheduler = None
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+        self.processor.close()
+        self.storage.close()
+
+
+def _bound_port(runner: web.AppRunner) -> int:
+    for address in runner.addresses:
+        if isinstance(address, tuple):
+            return int(address[1])
+    raise RuntimeError("listener has no TCP address")

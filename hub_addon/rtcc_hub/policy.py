@@ -1,0 +1,344 @@
+"""The owner's policy (PROTOCOL.md section 2): schema, storage form and the unlock decision.
+
+`decide()` is pure (no I/O, no clock): the same policy, claims and `now` always give the same
+answer, so it is tested directly and reused by the property test.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+import voluptuous as vol
+
+from .geofence import distance_m
+from .timefmt import parse_rfc3339, rfc3339
+from .tokens import UnlockClaims
+
+MIN_RADIUS_M, MAX_RADIUS_M = 50, 5000
+MIN_DURATION_S, MAX_DURATION_S = 1, 24 * 3600
+
+type Point = tuple[float, float]
+type Polygon = tuple[Point, ...]
+
+
+class PolicyError(ValueError):
+    """An invalid policy document (400 invalid_policy); the message names the field."""
+
+
+@dataclass(frozen=True, slots=True)
+class Home:
+    lat: float
+    lon: float
+
+
+@dataclass(frozen=True, slots=True)
+class CameraPolicy:
+    entity_id: str
+    label: str
+    share: bool = False
+    masks: tuple[Polygon, ...] = ()
+    max_width: int | None = None
+    max_fps: float = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    consent: bool = False
+    paused_until: float | None = None
+    mode: str = "auto"
+    ask_timeout_s: int = 600
+    home: Home | None = None
+    max_radius_m: float = 800
+    max_duration_s: int = 3600
+    max_unlocks_per_week: int = 10
+    allow_live: bool = False
+    require_case_number: bool = True
+    excluded_offenses: tuple[str, ...] = ()
+    cameras: tuple[CameraPolicy, ...] = ()
+    revision: int = field(default=0, compare=False)
+
+    def camera(self, entity_id: str) -> CameraPolicy | None:
+        return next((cam for cam in self.cameras if cam.entity_id == entity_id), None)
+
+    def paused(self, now: float) -> bool:
+        return self.paused_until is not None and self.paused_until > now
+
+    def as_json(self) -> dict[str, Any]:
+        """The section-2 document plus `revision` (control API only: it holds the home)."""
+        return {
+            "consent": self.consent,
+            "paused_until": None if self.paused_until is None else rfc3339(self.paused_until),
+            "mode": self.mode,
+            "ask_timeout_s": self.ask_timeout_s,
+            "home": None if self.home is None else {"lat": self.home.lat, "lon": self.home.lon},
+            "max_radius_m": self.max_radius_m,
+            "max_duration_s": self.max_duration_s,
+            "max_unlocks_per_week": self.max_unlocks_per_week,
+            "allow_live": self.allow_live,
+            "require_case_number": self.require_case_number,
+            "excluded_offenses": list(self.excluded_offenses),
+            "cameras": [
+                {
+                    "entity_id": cam.entity_id,
+                    "label": cam.label,
+                    "share": cam.share,
+                    "masks": [[list(point) for point in poly] for poly in cam.masks],
+                    "max_width": cam.max_width,
+                    "max_fps": cam.max_fps,
+                }
+                for cam in self.cameras
+            ],
+            "revision": self.revision,
+        }
+
+
+def changed_fields(old: Policy, new: Policy) -> list[str]:
+    """Names of the top-level fields that differ (audited; never the values)."""
+    return [
+        f.name for f in fields(Policy) if f.compare and getattr(old, f.name) != getattr(new, f.name)
+    ]
+
+
+# Schema ---------------------------------------------------------------------------------------
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise vol.Invalid("must be a number")
+    return value
+
+
+def _integer(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise vol.Invalid("must be an integer")
+    return value
+
+
+def _boolean(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise vol.Invalid("must be true or false")
+    return value
+
+
+def _time_or_null(value: Any) -> float | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise vol.Invalid("must be an RFC 3339 time or null")
+    try:
+        return parse_rfc3339(value)
+    except ValueError as err:
+        raise vol.Invalid("must be an RFC 3339 time with an offset, or null") from err
+
+
+def _point(value: Any) -> Point:
+    if not isinstance(value, list | tuple) or len(value) != 2:
+        raise vol.Invalid("a point must be [x, y]")
+    x, y = (_number(v) for v in value)
+    if not (0 <= x <= 1 and 0 <= y <= 1):
+        raise vol.Invalid("point coordinates must be within 0..1")
+    return (float(x), float(y))
+
+
+def _polygon(value: Any) -> Polygon:
+    if not isinstance(value, list) or not 3 <= len(value) <= 100:
+        raise vol.Invalid("a mask must be a list of 3 to 100 points")
+    return tuple(_point(point) for point in value)
+
+
+_ENTITY_ID = re.compile(r"^camera\.[a-z0-9_]+$")
+
+
+def _entity_id(value: Any) -> str:
+    if not isinstance(value, str) or not _ENTITY_ID.fullmatch(value):
+        raise vol.Invalid("must be a camera entity id like camera.front_door")
+    return value
+
+
+def _in_range(check: Any, low: float, high: float) -> vol.All:
+    return vol.All(check, vol.Range(min=low, max=high, msg=f"must be between {low} and {high}"))
+
+
+_CAMERA = vol.Schema(
+    {
+        vol.Required("entity_id"): _entity_id,
+        vol.Required("label"): vol.All(str, vol.Length(min=1, max=100)),
+        vol.Optional("share", default=False): _boolean,
+        vol.Optional("masks", default=list): vol.All(list, vol.Length(max=32), [_polygon]),
+        vol.Optional("max_width", default=None): vol.Any(None, _in_range(_integer, 16, 7680)),
+        vol.Optional("max_fps", default=2.0): _in_range(_number, 0.1, 30),
+    }
+)
+
+_POLICY = vol.Schema(
+    {
+        vol.Optional("consent", default=False): _boolean,
+        vol.Optional("paused_until", default=None): _time_or_null,
+        vol.Optional("mode", default="auto"): vol.In(["auto", "ask"], msg="must be auto or ask"),
+        vol.Optional("ask_timeout_s", default=600): _in_range(_integer, 10, 86400),
+        vol.Optional("home", default=None): vol.Any(
+            None,
+            vol.Schema(
+                {
+                    vol.Required("lat"): _in_range(_number, -90, 90),
+                    vol.Required("lon"): _in_range(_number, -180, 180),
+                }
+            ),
+        ),
+        vol.Optional("max_radius_m", default=800): _in_range(_number, MIN_RADIUS_M, MAX_RADIUS_M),
+        vol.Optional("max_duration_s", default=3600): _in_range(
+            _integer, MIN_DURATION_S, MAX_DURATION_S
+        ),
+        vol.Optional("max_unlocks_per_week", default=10): _in_range(_integer, 0, 10000),
+        vol.Optional("allow_live", default=False): _boolean,
+        vol.Optional("require_case_number", default=True): _boolean,
+        vol.Optional("excluded_offenses", default=list): vol.All(
+            list, vol.Length(max=100), [vol.All(str, vol.Length(min=1, max=200))]
+        ),
+        vol.Optional("cameras", default=list): vol.All(list, vol.Length(max=100), [_CAMERA]),
+        # Clients may send back the document they read; the stored revision wins.
+        vol.Optional("revision"): _integer,
+    }
+)
+
+
+def _field_name(path: list[Any]) -> str:
+    name = ""
+    for part in path:
+        name += f"[{part}]" if isinstance(part, int) else (f".{part}" if name else str(part))
+    return name or "policy"
+
+
+def parse_policy(raw: Any) -> Policy:
+    """Validate a PUT body into a Policy (revision 0); PolicyError names the bad field."""
+    if not isinstance(raw, dict):
+        raise PolicyError("policy: must be a JSON object")
+    try:
+        data = _POLICY(raw)
+    except vol.MultipleInvalid as err:
+        first = err.errors[0]
+        raise PolicyError(f"{_field_name(first.path)}: {first.error_message}") from err
+    except vol.Invalid as err:
+        raise PolicyError(f"{_field_name(err.path)}: {err.error_message}") from err
+    if data["consent"] and data["home"] is None:
+        raise PolicyError("home: required when consent is true")
+    entity_ids = [cam["entity_id"] for cam in data["cameras"]]
+    if len(set(entity_ids)) != len(entity_ids):
+        raise PolicyError("cameras: each entity_id may appear only once")
+    home = data["home"]
+    return Policy(
+        consent=data["consent"],
+        paused_until=data["paused_until"],
+        mode=data["mode"],
+        ask_timeout_s=data["ask_timeout_s"],
+        home=None if home is None else Home(lat=float(home["lat"]), lon=float(home["lon"])),
+        max_radius_m=data["max_radius_m"],
+        max_duration_s=data["max_duration_s"],
+        max_unlocks_per_week=data["max_unlocks_per_week"],
+        allow_live=data["allow_live"],
+        require_case_number=data["require_case_number"],
+        excluded_offenses=tuple(data["excluded_offenses"]),
+        cameras=tuple(
+            CameraPolicy(
+                entity_id=cam["entity_id"],
+                label=cam["label"],
+                share=cam["share"],
+                masks=tuple(cam["masks"]),
+                max_width=cam["max_width"],
+                max_fps=float(cam["max_fps"]),
+            )
+            for cam in data["cameras"]
+        ),
+    )
+
+
+def load_stored_policy(raw: dict[str, Any]) -> Policy:
+    """Rebuild the stored policy (section-2 form with its revision)."""
+    revision = raw.get("revision", 0)
+    return replace(parse_policy(raw), revision=int(revision))
+
+
+# Decision ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Accept:
+    granted_scope: tuple[str, ...]
+    cameras: tuple[CameraPolicy, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    granted_scope: tuple[str, ...]
+    cameras: tuple[CameraPolicy, ...]
+    decides_by: float
+
+
+@dataclass(frozen=True, slots=True)
+class Decline:
+    reason: str
+
+
+type Decision = Accept | Pending | Decline
+
+
+def _offense_key(offense: str) -> str:
+    # "Reproductive health", "reproductive-health" and "REPRODUCTIVE_HEALTH" are one offense:
+    # a spelling variant must not slip past the owner's exclusion.
+    return re.sub(r"[\s_\-]+", "_", offense.strip().casefold())
+
+
+def _outside_area(policy: Policy, claims: UnlockClaims) -> bool:
+    home, area = policy.home, claims.area
+    if home is None:  # cannot place the home: fail closed
+        return True
+    return distance_m(home.lat, home.lon, area.lat, area.lon) > area.radius_m
+
+
+def _offense_excluded(policy: Policy, claims: UnlockClaims) -> bool:
+    excluded = {_offense_key(offense) for offense in policy.excluded_offenses}
+    return _offense_key(claims.incident.offense) in excluded
+
+
+def _case_number_missing(policy: Policy, claims: UnlockClaims) -> bool:
+    case_number = claims.incident.case_number
+    return policy.require_case_number and (case_number is None or not case_number.strip())
+
+
+# Checked in this order; the first that applies is the decline reason (audited, never sent to
+# the city). Each rule is a predicate of (policy, claims, now).
+_DECLINE_RULES: tuple[tuple[str, Callable[[Policy, UnlockClaims, float], bool]], ...] = (
+    ("consent_off", lambda policy, claims, now: not policy.consent),
+    ("paused", lambda policy, claims, now: policy.paused(now)),
+    ("radius_too_large", lambda policy, claims, now: claims.area.radius_m > policy.max_radius_m),
+    ("outside_area", lambda policy, claims, now: _outside_area(policy, claims)),
+    (
+        "duration_too_long",
+        lambda policy, claims, now: claims.exp - claims.nbf > policy.max_duration_s,
+    ),
+    ("excluded_offense", lambda policy, claims, now: _offense_excluded(policy, claims)),
+    ("case_number_required", lambda policy, claims, now: _case_number_missing(policy, claims)),
+    (
+        "stream_not_allowed",
+        lambda policy, claims, now: claims.scope == ("stream",) and not policy.allow_live,
+    ),
+    ("no_camera_shared", lambda policy, claims, now: not any(c.share for c in policy.cameras)),
+)
+
+
+def decide(policy: Policy, claims: UnlockClaims, now: float) -> Decision:
+    """Accept, hold for the owner (ask mode) or decline one validly signed unlock."""
+    for reason, applies in _DECLINE_RULES:
+        if applies(policy, claims, now):
+            return Decline(reason)
+    granted = claims.scope
+    if "stream" in granted and not policy.allow_live:
+        granted = ("snapshot",)  # asked for both: snapshot-only, not declined
+    cameras = tuple(cam for cam in policy.cameras if cam.share)
+    if policy.mode == "ask":
+        return Pending(granted, cameras, decides_by=now + policy.ask_timeout_s)
+    return Accept(granted, cameras)

@@ -1,0 +1,146 @@
+"""SQLite state under the data dir: home_id, policy, unlocks, seen jtis, quota, audit log.
+
+Writes are small and few (one per unlock, status change, snapshot or stream close, never one per
+frame), so they run synchronously on the event loop: a commit in WAL mode with
+synchronous=FULL takes well under a millisecond on local storage, and doing it inline means
+every write is durable before the response that depends on it is sent, with no thread hand-off
+to get wrong. Nothing here is ever called per stream frame.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+DB_FILENAME = "rtcc_hub.sqlite3"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS unlocks (unlock_id TEXT PRIMARY KEY, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS jtis (
+    hub TEXT NOT NULL, jti TEXT NOT NULL, exp REAL NOT NULL, PRIMARY KEY (hub, jti)
+);
+CREATE TABLE IF NOT EXISTS quota (hub TEXT NOT NULL, ts REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS quota_hub_ts ON quota (hub, ts);
+CREATE TABLE IF NOT EXISTS audit (seq INTEGER PRIMARY KEY, entry TEXT NOT NULL);
+"""
+
+# A jti is kept until its token could no longer pass the time rules anyway (exp in the past),
+# plus this margin for clock adjustments.
+_JTI_RETENTION_S = 24 * 3600
+
+
+class Storage:
+    """The add-on's only persistent state. One instance per process."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        # isolation_level=None: autocommit; multi-statement writes use `transaction()`.
+        self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=FULL")
+        self._conn.executescript(_SCHEMA)
+        self._depth = 0
+
+    @classmethod
+    def open(cls, data_dir: Path) -> Storage:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        return cls(data_dir / DB_FILENAME)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group writes so they commit together (nested use joins the outer transaction)."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        self._conn.execute("BEGIN IMMEDIATE")
+        self._depth = 1
+        try:
+            yield
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        else:
+            self._conn.execute("COMMIT")
+        finally:
+            self._depth = 0
+
+    # meta -----------------------------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    # unlocks --------------------------------------------------------------------------------
+
+    def save_unlock(self, unlock_id: str, data: str) -> None:
+        self._conn.execute(
+            "INSERT INTO unlocks (unlock_id, data) VALUES (?, ?) "
+            "ON CONFLICT(unlock_id) DO UPDATE SET data = excluded.data",
+            (unlock_id, data),
+        )
+
+    def load_unlocks(self) -> list[str]:
+        return [str(r[0]) for r in self._conn.execute("SELECT data FROM unlocks ORDER BY rowid")]
+
+    # replay store -----------------------------------------------------------------------------
+
+    def claim_jti(self, hub: str, jti: str, exp: float, now: float) -> bool:
+        """Record a jti for a hub; False when that hub already used it (a replay)."""
+        with self.transaction():
+            self._conn.execute("DELETE FROM jtis WHERE exp < ?", (now - _JTI_RETENTION_S,))
+            cursor = self._conn.execute(
+                "INSERT OR IGNORE INTO jtis (hub, jti, exp) VALUES (?, ?, ?)", (hub, jti, exp)
+            )
+            return cursor.rowcount == 1
+
+    def jti_seen(self, hub: str, jti: str) -> bool:
+        row = self._conn.execute(
+            "SELECT 1 FROM jtis WHERE hub = ? AND jti = ?", (hub, jti)
+        ).fetchone()
+        return row is not None
+
+    # quota ------------------------------------------------------------------------------------
+
+    def record_unlock_time(self, hub: str, ts: float) -> None:
+        self._conn.execute("INSERT INTO quota (hub, ts) VALUES (?, ?)", (hub, ts))
+
+    def unlock_times(self, hub: str, since: float) -> list[float]:
+        rows = self._conn.execute(
+            "SELECT ts FROM quota WHERE hub = ? AND ts > ? ORDER BY ts", (hub, since)
+        )
+        return [float(r[0]) for r in rows]
+
+    # audit ------------------------------------------------------------------------------------
+
+    def append_audit(self, seq: int, entry: str) -> None:
+        self._conn.execute("INSERT INTO audit (seq, entry) VALUES (?, ?)", (seq, entry))
+
+    def audit_rows(self, after: int = 0, limit: int | None = None) -> list[tuple[int, str]]:
+        rows = self._conn.execute(
+            "SELECT seq, entry FROM audit WHERE seq > ? ORDER BY seq LIMIT ?",
+            (after, -1 if limit is None else limit),
+        )
+        return [(int(seq), str(entry)) for seq, entry in rows]
+
+    def last_audit_row(self) -> tuple[int, str] | None:
+        row = self._conn.execute(
+            "SELECT seq, entry FROM audit ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+        return None if row is None else (int(row[0]), str(row[1]))

@@ -1,0 +1,183 @@
+"""MJPEG streams built from stills: one poller per camera, bounded per-viewer queues.
+
+One `CameraPoller` per entity id fetches stills at the camera's `max_fps`, however many unlocks
+and viewers watch it; it starts with the first viewer and stops after the last. Each still is
+processed once per distinct OutputSpec among the current viewers. Every viewer has a small
+queue: when a client reads slowly its oldest frame is dropped (and counted) instead of holding
+up the poller or any other viewer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from .ha_client import CameraUnavailable
+from .imaging import ImageError, OutputSpec
+
+_LOGGER = logging.getLogger(__name__)
+
+VIEWER_QUEUE_FRAMES = 2
+# How long a viewer waits for a frame before re-checking its access: with the write timeout
+# this bounds how late a stream can end after expiry, revoke or pause (PROTOCOL.md: 2 s).
+RECHECK_INTERVAL_S = 0.25
+WRITE_TIMEOUT_S = 1.25
+FIRST_FRAME_TIMEOUT_S = 9.0
+ERROR_BACKOFF_S = 1.0
+
+type Fetch = Callable[[str], Awaitable[bytes]]
+type Process = Callable[[bytes, OutputSpec], Awaitable[bytes]]
+
+
+class Unavailable(Exception):
+    """No frame could be produced (upstream or imaging failure)."""
+
+
+@dataclass(eq=False, slots=True)
+class Viewer:
+    entity_id: str
+    spec: Callable[[], OutputSpec]
+    id: str = field(default_factory=lambda: "v_" + secrets.token_urlsafe(8))
+    queue: asyncio.Queue[bytes | Unavailable] = field(
+        default_factory=lambda: asyncio.Queue(VIEWER_QUEUE_FRAMES)
+    )
+    dropped: int = 0
+    closed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def offer(self, item: bytes | Unavailable) -> None:
+        """Queue without ever blocking: a full queue loses its oldest frame."""
+        if self.queue.full():
+            with contextlib.suppress(asyncio.QueueEmpty):
+                self.queue.get_nowait()
+                self.dropped += 1
+        self.queue.put_nowait(item)
+
+
+class CameraPoller:
+    def __init__(
+        self, entity_id: str, fetch: Fetch, process: Process, fps: Callable[[], float]
+    ) -> None:
+        self.entity_id = entity_id
+        self.viewers: set[Viewer] = set()
+        self._fetch = fetch
+        self._process = process
+        self._fps = fps
+        self._task: asyncio.Task[None] | None = None
+        self.polls = 0
+
+    def start(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name=f"rtcc poll {self.entity_id}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self.viewers:
+            started = loop.time()
+            self.polls += 1
+            try:
+                raw = await self._fetch(self.entity_id)
+            except CameraUnavailable as err:
+                _LOGGER.debug("still unavailable: %s", err)
+                self._broadcast_error()
+                await asyncio.sleep(ERROR_BACKOFF_S)
+                continue
+            await self._deliver(raw)
+            interval = 1.0 / max(self._fps(), 0.01)
+            await asyncio.sleep(max(0.0, interval - (loop.time() - started)))
+
+    async def _deliver(self, raw: bytes) -> None:
+        by_spec: dict[OutputSpec, list[Viewer]] = {}
+        for viewer in list(self.viewers):
+            by_spec.setdefault(viewer.spec(), []).append(viewer)
+        for spec, viewers in by_spec.items():
+            item: bytes | Unavailable
+            try:
+                item = await self._process(raw, spec)
+            except ImageError as err:
+                _LOGGER.warning("camera image rejected: %s", err)
+                item = Unavailable("image rejected")
+            for viewer in viewers:
+                viewer.offer(item)
+
+    def _broadcast_error(self) -> None:
+        for viewer in list(self.viewers):
+            viewer.offer(Unavailable("camera unavailable"))
+
+
+class StreamHub:
+    """The pollers of all cameras and their viewers."""
+
+    def __init__(self, fetch: Fetch, process: Process, fps: Callable[[str], float]) -> None:
+        self._fetch = fetch
+        self._process = process
+        self._fps = fps
+        self.pollers: dict[str, CameraPoller] = {}
+
+    @property
+    def open_viewers(self) -> int:
+        return sum(len(poller.viewers) for poller in self.pollers.values())
+
+    def open(self, entity_id: str, spec: Callable[[], OutputSpec]) -> Viewer:
+        viewer = Viewer(entity_id=entity_id, spec=spec)
+        poller = self.pollers.get(entity_id)
+        if poller is None:
+            poller = CameraPoller(
+                entity_id, self._fetch, self._process, lambda: self._fps(entity_id)
+            )
+            self.pollers[entity_id] = poller
+        poller.viewers.add(viewer)
+        poller.start()
+        return viewer
+
+    async def close(self, viewer: Viewer) -> None:
+        viewer.closed.set()
+        poller = self.pollers.get(viewer.entity_id)
+        if poller is None:
+            return
+        poller.viewers.discard(viewer)
+        if not poller.viewers:
+            del self.pollers[viewer.entity_id]
+            await poller.stop()
+
+    def close_all(self) -> None:
+        """Ask every viewer to finish (shutdown); their handlers close them."""
+        for poller in self.pollers.values():
+            for viewer in poller.viewers:
+                viewer.closed.set()
+
+    async def stop(self) -> None:
+        self.close_all()
+        for poller in list(self.pollers.values()):
+            await poller.stop()
+        self.pollers.clear()
+
+
+async def next_frame(viewer: Viewer, wait_s: float) -> bytes | Unavailable | None:
+    """The next queued item, or None after `wait_s` seconds or when the viewer is closed."""
+    if viewer.closed.is_set():
+        return None
+    getter = asyncio.ensure_future(viewer.queue.get())
+    closer = asyncio.ensure_future(viewer.closed.wait())
+    try:
+        done, _ = await asyncio.wait(
+            {getter, closer}, timeout=wait_s, return_when="FIRST_COMPLETED"
+        )
+    finally:
+        closer.cancel()
+        if not getter.done():
+            getter.cancel()
+    del done
+    if getter.done() and not getter.cancelled():
+        return getter.result()
+    return None

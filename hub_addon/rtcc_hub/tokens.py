@@ -1,0 +1,195 @@
+"""Unlock token verification (PROTOCOL.md section 3.1): Ed25519 JWS, key pinned per hub.
+
+PyJWT verifies the signature; it knows Ed25519 as `EdDSA` only, so `Ed25519` (the fully
+specified name from RFC 9864) is registered as an alias on a private PyJWS instance. Claims are
+checked here rather than by PyJWT's claim validation because the protocol's time rules differ
+(`iat` within 60 s on both sides, `exp - nbf` at most 24 h) and every claim is validated strictly
+by shape. The jti replay check needs storage and is done by the caller.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+import voluptuous as vol
+from jwt.algorithms import OKPAlgorithm
+
+from .options import HubConfig
+
+ALLOWED_ALGORITHMS = ("EdDSA", "Ed25519")
+CLOCK_SKEW_S = 60
+MAX_WINDOW_S = 24 * 3600
+MAX_TOKEN_CHARS = 12_000
+SCOPES = ("snapshot", "stream")
+
+_JWS = jwt.PyJWS(algorithms=["EdDSA"])
+_JWS.register_algorithm("Ed25519", OKPAlgorithm())
+
+
+class TokenError(Exception):
+    """The token is refused (401 invalid_token). `reason` goes to the audit log only."""
+
+    def __init__(self, reason: str, hub: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.hub = hub
+
+
+@dataclass(frozen=True, slots=True)
+class Incident:
+    id: str
+    offense: str
+    case_number: str | None = None
+    summary: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"id": self.id, "offense": self.offense}
+        if self.case_number is not None:
+            data["case_number"] = self.case_number
+        if self.summary is not None:
+            data["summary"] = self.summary
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class Area:
+    lat: float
+    lon: float
+    radius_m: float
+
+    def as_json(self) -> dict[str, Any]:
+        return {"lat": self.lat, "lon": self.lon, "radius_m": self.radius_m}
+
+
+@dataclass(frozen=True, slots=True)
+class UnlockClaims:
+    iss: str
+    jti: str
+    iat: float
+    nbf: float
+    exp: float
+    incident: Incident
+    area: Area
+    scope: tuple[str, ...]
+
+
+def _number(value: Any) -> float:
+    # bool is an int subclass; a claim of `true` is not a time or a coordinate.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise vol.Invalid("must be a number")
+    if not math.isfinite(value):
+        raise vol.Invalid("must be finite")
+    return float(value)
+
+
+def _text(max_len: int) -> vol.All:
+    return vol.All(str, vol.Length(min=1, max=max_len))
+
+
+def _scope(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value:
+        raise vol.Invalid("must be a non-empty list")
+    if any(item not in SCOPES for item in value) or len(set(value)) != len(value):
+        raise vol.Invalid("must be a subset of snapshot, stream")
+    return tuple(scope for scope in SCOPES if scope in value)
+
+
+_CLAIMS = vol.Schema(
+    {
+        vol.Required("iss"): _text(200),
+        vol.Required("aud"): vol.Any(_text(200), [_text(200)]),
+        vol.Required("jti"): _text(200),
+        vol.Required("iat"): _number,
+        vol.Required("nbf"): _number,
+        vol.Required("exp"): _number,
+        vol.Required("incident"): vol.Schema(
+            {
+                vol.Required("id"): _text(200),
+                vol.Required("offense"): _text(200),
+                vol.Optional("case_number"): _text(200),
+                vol.Optional("summary"): vol.All(str, vol.Length(max=2000)),
+            }
+        ),
+        vol.Required("area"): vol.Schema(
+            {
+                vol.Required("lat"): vol.All(_number, vol.Range(min=-90, max=90)),
+                vol.Required("lon"): vol.All(_number, vol.Range(min=-180, max=180)),
+                vol.Required("radius_m"): vol.All(_number, vol.Range(min=0, min_included=False)),
+            }
+        ),
+        vol.Required("scope"): _scope,
+    },
+    extra=vol.ALLOW_EXTRA,  # other registered claims may appear; nothing reads them
+)
+
+
+def verify_unlock_token(
+    token: Any, hubs: Sequence[HubConfig], home_id: str, now: float
+) -> UnlockClaims:
+    """Verify signature, issuer, audience, time rules and claim shapes; raise TokenError."""
+    if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_CHARS:
+        raise TokenError("malformed")
+    try:
+        header = _JWS.get_unverified_header(token)
+        # Only to pick the pinned key; nothing else is read before the signature checks out.
+        unverified = json.loads(
+            _JWS.decode_complete(token, options={"verify_signature": False})["payload"]
+        )
+    except (jwt.PyJWTError, ValueError, TypeError) as err:
+        raise TokenError("malformed") from err
+    if header.get("alg") not in ALLOWED_ALGORITHMS:
+        raise TokenError("bad_algorithm")
+    issuer = unverified.get("iss") if isinstance(unverified, dict) else None
+    hub = next((h for h in hubs if isinstance(issuer, str) and h.id == issuer), None)
+    if hub is None:
+        raise TokenError("unknown_issuer")
+    if hub.kid is not None and header.get("kid") != hub.kid:
+        raise TokenError("unknown_kid", hub.id)
+    try:
+        payload = _JWS.decode_complete(token, hub.public_key, algorithms=[header["alg"]])["payload"]
+        raw = json.loads(payload)
+    except jwt.InvalidSignatureError as err:
+        raise TokenError("bad_signature", hub.id) from err
+    except (jwt.PyJWTError, ValueError, TypeError) as err:
+        raise TokenError("malformed", hub.id) from err
+    try:
+        claims = _CLAIMS(raw)
+    except vol.Invalid as err:
+        raise TokenError("malformed_claims", hub.id) from err
+    audience = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
+    if audience != [home_id]:
+        raise TokenError("wrong_audience", hub.id)
+    _check_times(claims["iat"], claims["nbf"], claims["exp"], now, hub.id)
+    incident = claims["incident"]
+    area = claims["area"]
+    return UnlockClaims(
+        iss=hub.id,
+        jti=claims["jti"],
+        iat=claims["iat"],
+        nbf=claims["nbf"],
+        exp=claims["exp"],
+        incident=Incident(
+            id=incident["id"],
+            offense=incident["offense"],
+            case_number=incident.get("case_number"),
+            summary=incident.get("summary"),
+        ),
+        area=Area(lat=area["lat"], lon=area["lon"], radius_m=area["radius_m"]),
+        scope=claims["scope"],
+    )
+
+
+def _check_times(iat: float, nbf: float, exp: float, now: float, hub: str) -> None:
+    if abs(iat - now) > CLOCK_SKEW_S:
+        raise TokenError("iat_out_of_range", hub)
+    if nbf > now + CLOCK_SKEW_S:
+        raise TokenError("not_yet_valid", hub)
+    if exp <= now:
+        raise TokenError("expired", hub)
+    if exp <= nbf or exp - nbf > MAX_WINDOW_S:
+        raise TokenError("window_too_long", hub)
