@@ -239,7 +239,8 @@ def test_run_script() -> None:
     assert os.access(script, os.X_OK)
     text = script.read_text(encoding="utf-8")
     assert text.startswith("#!/usr/bin/with-contenv sh\n")
-    assert "exec python3 -m rtcc_hub --options /data/options.json --data /data" in text
+    # Supervisor mode is chosen by running without --options (rtcc_hub.__main__).
+    assert re.search(r"^exec python3 -m rtcc_hub$", text, re.MULTILINE)
 
 
 def test_apparmor_profile_is_named_after_the_slug(config: dict[str, Any]) -> None:
