@@ -1,0 +1,188 @@
+"""Policy schema and the pure decision function."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from rtcc_hub.policy import (
+    Accept,
+    Decline,
+    Pending,
+    Policy,
+    PolicyError,
+    changed_fields,
+    decide,
+    load_stored_policy,
+    parse_policy,
+)
+from tests.hub.unit.helpers import HOME, make_claims, make_policy, policy_doc
+
+NOW = 1_800_000_000.0
+
+
+def test_defaults_share_nothing() -> None:
+    policy = parse_policy({})
+    assert policy == Policy()
+    assert not policy.consent and policy.cameras == ()
+    assert decide(policy, make_claims(), NOW) == Decline("consent_off")
+
+
+def test_round_trip_through_json() -> None:
+    policy = make_policy(paused_until="2027-01-01T00:00:00Z")
+    doc = policy.as_json()
+    assert doc["paused_until"] == "2027-01-01T00:00:00Z"
+    assert doc["revision"] == 0
+    doc["revision"] = 4
+    stored = load_stored_policy(doc)
+    assert stored == policy and stored.revision == 4
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"consent": "yes"}, "consent"),
+        ({"mode": "sometimes"}, "mode"),
+        ({"max_radius_m": 49}, "max_radius_m"),
+        ({"max_radius_m": 5001}, "max_radius_m"),
+        ({"max_duration_s": 0}, "max_duration_s"),
+        ({"max_duration_s": 86401}, "max_duration_s"),
+        ({"max_duration_s": 10.5}, "max_duration_s"),
+        ({"max_unlocks_per_week": True}, "max_unlocks_per_week"),
+        ({"ask_timeout_s": 1}, "ask_timeout_s"),
+        ({"home": {"lat": 91, "lon": 0}}, "home.lat"),
+        ({"home": None}, "home"),
+        ({"paused_until": "tomorrow"}, "paused_until"),
+        ({"paused_until": "2027-01-01T00:00:00"}, "paused_until"),
+        ({"excluded_offenses": "protest"}, "excluded_offenses"),
+        ({"surprise": 1}, "surprise"),
+        ({"cameras": [{"entity_id": "light.x", "label": "x"}]}, "cameras[0].entity_id"),
+        ({"cameras": [{"entity_id": "camera.x"}]}, "cameras[0].label"),
+        ({"cameras": [{"entity_id": "camera.x", "label": "x", "max_fps": 0}]}, "max_fps"),
+        ({"cameras": [{"entity_id": "camera.x", "label": "x", "max_width": 8}]}, "max_width"),
+        (
+            {"cameras": [{"entity_id": "camera.x", "label": "x", "masks": [[[0, 0], [2, 0], [0, 1]]]}]},
+            "cameras[0].masks",
+        ),
+        (
+            {"cameras": [{"entity_id": "camera.x", "label": "x", "masks": [[[0, 0], [1, 0]]]}]},
+            "cameras[0].masks",
+        ),
+        (
+            {"cameras": [{"entity_id": "camera.x", "label": "a"}, {"entity_id": "camera.x", "label": "b"}]},
+            "cameras",
+        ),
+    ],
+)
+def test_invalid_policy_names_the_field(overrides: dict[str, Any], field: str) -> None:
+    with pytest.raises(PolicyError) as err:
+        parse_policy(policy_doc(**overrides))
+    assert field in str(err.value)
+
+
+def test_not_an_object() -> None:
+    with pytest.raises(PolicyError, match="object"):
+        parse_policy([])
+
+
+def test_hard_limits_accepted_at_the_edges() -> None:
+    parse_policy(policy_doc(max_radius_m=50, max_duration_s=1))
+    parse_policy(policy_doc(max_radius_m=5000, max_duration_s=86400))
+
+
+def test_revision_in_body_is_ignored_for_equality() -> None:
+    assert parse_policy(policy_doc(revision=99)) == make_policy()
+
+
+def test_changed_fields_never_carry_values() -> None:
+    old = make_policy()
+    new = make_policy(home={"lat": 1.0, "lon": 2.0}, consent=False)
+    assert changed_fields(old, new) == ["consent", "home"]
+    assert changed_fields(old, old) == []
+
+
+def test_accept_in_auto_mode() -> None:
+    decision = decide(make_policy(), make_claims(), NOW)
+    assert isinstance(decision, Accept)
+    assert decision.granted_scope == ("snapshot",)
+    assert [c.entity_id for c in decision.cameras] == ["camera.front_door", "camera.garden"]
+
+
+def test_pending_in_ask_mode_with_deadline() -> None:
+    decision = decide(make_policy(mode="ask", ask_timeout_s=60), make_claims(), NOW)
+    assert decision == Pending(("snapshot",), decision.cameras, decides_by=NOW + 60)  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("policy_overrides", "claim_overrides", "reason"),
+    [
+        ({"consent": False}, {}, "consent_off"),
+        ({"paused_until": "2030-01-01T00:00:00Z"}, {}, "paused"),
+        ({}, {"lat": HOME["lat"] + 0.01}, "outside_area"),
+        ({}, {"radius_m": 900}, "radius_too_large"),
+        ({"max_duration_s": 600}, {"duration": 601}, "duration_too_long"),
+        ({}, {"offense": "Protest"}, "excluded_offense"),
+        ({}, {"offense": "reproductive health"}, "excluded_offense"),
+        ({}, {"offense": " IMMIGRATION "}, "excluded_offense"),
+        ({}, {"case_number": None}, "case_number_required"),
+        ({}, {"case_number": "  "}, "case_number_required"),
+        ({"allow_live": False}, {"scope": ("stream",)}, "stream_not_allowed"),
+        (
+            {"cameras": [{"entity_id": "camera.x", "label": "x", "share": False}]},
+            {},
+            "no_camera_shared",
+        ),
+    ],
+)
+def test_decline_reasons(
+    policy_overrides: dict[str, Any], claim_overrides: dict[str, Any], reason: str
+) -> None:
+    policy = make_policy(**policy_overrides)
+    assert decide(policy, make_claims(NOW, **claim_overrides), NOW) == Decline(reason)
+
+
+def test_pause_in_the_past_does_not_decline() -> None:
+    policy = make_policy(paused_until="2020-01-01T00:00:00Z")
+    assert isinstance(decide(policy, make_claims(), NOW), Accept)
+
+
+def test_area_edge_is_inside() -> None:
+    # ~111 m north of home with a 120 m radius: inside; with 100 m: outside.
+    claims_in = make_claims(lat=HOME["lat"] + 0.001, radius_m=120)
+    claims_out = make_claims(lat=HOME["lat"] + 0.001, radius_m=100)
+    assert isinstance(decide(make_policy(), claims_in, NOW), Accept)
+    assert decide(make_policy(), claims_out, NOW) == Decline("outside_area")
+
+
+def test_case_number_optional_when_not_required() -> None:
+    policy = make_policy(require_case_number=False)
+    assert isinstance(decide(policy, make_claims(case_number=None), NOW), Accept)
+
+
+def test_snapshot_and_stream_downgraded_without_live() -> None:
+    policy = make_policy(allow_live=False)
+    decision = decide(policy, make_claims(scope=("snapshot", "stream")), NOW)
+    assert isinstance(decision, Accept)
+    assert decision.granted_scope == ("snapshot",)
+
+
+def test_stream_granted_with_live() -> None:
+    decision = decide(make_policy(), make_claims(scope=("snapshot", "stream")), NOW)
+    assert isinstance(decision, Accept)
+    assert decision.granted_scope == ("snapshot", "stream")
+
+
+def test_only_shared_cameras_are_offered() -> None:
+    cameras = [
+        {"entity_id": "camera.a", "label": "A", "share": True},
+        {"entity_id": "camera.b", "label": "B", "share": False},
+    ]
+    decision = decide(make_policy(cameras=cameras), make_claims(), NOW)
+    assert isinstance(decision, Accept)
+    assert [c.entity_id for c in decision.cameras] == ["camera.a"]
+
+
+def test_decide_is_pure() -> None:
+    policy, claims = make_policy(), make_claims()
+    assert decide(policy, claims, NOW) == decide(policy, claims, NOW)
