@@ -78,6 +78,8 @@ class RtccShareCoordinator(DataUpdateCoordinator[State]):
             config_entry=entry,
             name=DOMAIN,
             update_interval=None,
+            # State is a frozen dataclass: an unchanged answer writes no state.
+            always_update=False,
             # Audit entries come in bursts (an unlock is received, then activated);
             # one state read answers the whole burst.
             request_refresh_debouncer=Debouncer(
@@ -142,7 +144,12 @@ class RtccShareCoordinator(DataUpdateCoordinator[State]):
         self.config_entry.async_create_background_task(
             self.hass, self._async_listen(), f"{DOMAIN}_events_{self.config_entry.entry_id}"
         )
-        self.config_entry.async_on_unload(self._cancel_unreachable_timer)
+
+    @override
+    async def async_shutdown(self) -> None:
+        """Stop the repair-issue clock too (called on unload and on Home Assistant stop)."""
+        self._cancel_unreachable_timer()
+        await super().async_shutdown()
 
     async def _async_listen(self) -> None:
         """Reconnect with exponential backoff; replay from the last seen entry."""
