@@ -1,0 +1,189 @@
+"""The OpenAPI document against the add-on itself: its routing table, and a running add-on
+that must produce every documented status of every route, each answer matching the document
+(Cache-Control, error code, and, where jsonschema is installed, the response schema)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.hub.city.conftest import BACK, FRONT, LiveHub
+from tests.hub.city.test_openapi import load_document, operations
+
+DOCUMENT = load_document()
+
+
+def _template_of(path: str) -> str:
+    """The documented path template a concrete request path belongs to."""
+    for template in DOCUMENT["paths"]:
+        pattern = "^" + re.sub(r"\\{[^}]+\\}", "[^/]+", re.escape(template)) + "$"
+        if re.match(pattern, path):
+            return template
+    raise AssertionError(f"undocumented path {path}")
+
+
+@dataclass
+class Prober:
+    session: aiohttp.ClientSession
+    base: str
+    seen: set[tuple[str, str, str]] = field(default_factory=set)
+
+    async def call(
+        self, method: str, path: str, *, token: str | None = None, **kwargs: Any
+    ) -> tuple[int, bytes]:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        async with self.session.request(
+            method, self.base + path, headers=headers, **kwargs
+        ) as response:
+            if "multipart" in response.headers.get("Content-Type", ""):
+                body = await response.content.readexactly(64)  # a first chunk is enough
+            else:
+                body = await response.read()
+            check_against_document(method, path, response, body)
+            self.seen.add((method.lower(), _template_of(path), str(response.status)))
+            return response.status, body
+
+
+def check_against_document(
+    method: str, path: str, response: aiohttp.ClientResponse, body: bytes
+) -> None:
+    template = _template_of(path)
+    documented = DOCUMENT["paths"][template][method.lower()]["responses"]
+    status = str(response.status)
+    assert status in documented, f"{method} {path} answered undocumented {status}: {body[:200]!r}"
+    assert response.headers.get("Cache-Control") == "no-store"
+    spec = documented[status]
+    for header in spec.get("headers", {}):
+        assert header in response.headers, f"{method} {path} {status} lacks {header}"
+    media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+    if "content" not in spec:
+        assert body == b"", f"{method} {path} {status} must have no body"
+        return
+    assert media_type in spec["content"], f"{method} {path} {status}: {media_type}"
+    if media_type != "application/json":
+        return
+    document = json.loads(body)
+    schema = spec["content"][media_type]["schema"]
+    if int(status) >= 400:
+        codes = schema["allOf"][1]["properties"]["error"]["enum"]
+        assert document["error"] in codes, (method, path, status, document)
+        assert isinstance(document["message"], str)
+    jsonschema = pytest.importorskip("jsonschema")
+    wrapped = {"components": DOCUMENT["components"], **schema}
+    jsonschema.Draft202012Validator(
+        wrapped, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+    ).validate(document)
+
+
+@pytest.fixture
+async def prober(live_hub: LiveHub) -> AsyncIterator[Prober]:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as session:
+        yield Prober(session, live_hub.url)
+
+
+async def test_routing_table_matches_the_document(live_hub: LiveHub) -> None:
+    routes = {
+        (route.method.lower(), route.resource.canonical)
+        for route in live_hub.hub.city_app.router.routes()
+        if route.resource is not None and route.method != "HEAD"
+    }
+    documented = {(method, path) for method, path, _ in operations(DOCUMENT)}
+    assert routes == documented
+
+
+async def test_served_document_is_this_document(prober: Prober) -> None:
+    status, body = await prober.call("GET", "/api/v1/openapi.json")
+    assert status == 200
+    assert json.loads(body) == DOCUMENT
+
+
+def _camera(unlock: dict[str, Any], label: str) -> str:
+    return next(c["id"] for c in unlock["cameras"] if c["label"] == label)
+
+
+async def test_every_documented_status_is_produced(live_hub: LiveHub, prober: Prober) -> None:
+    call = prober.call
+    assert (await call("GET", "/api/v1/health"))[0] == 200
+    assert (await call("GET", "/api/v1/openapi.json"))[0] == 200
+
+    # POST /unlocks: 400, 401, 201.
+    assert (await call("POST", "/api/v1/unlocks", data=b"not json"))[0] == 400
+    assert (await call("POST", "/api/v1/unlocks", data=b"x" * (17 * 1024)))[0] == 400
+    assert (await call("POST", "/api/v1/unlocks", json={"token": "a.b.c"}))[0] == 401
+    status, body = await call("POST", "/api/v1/unlocks", json={"token": live_hub.token()})
+    assert status == 201
+    snap_only = json.loads(body)
+    assert snap_only["status"] == "active"
+    uid, token = snap_only["unlock_id"], snap_only["access_token"]
+    front = _camera(snap_only, "Front door")
+    unlock_path = f"/api/v1/unlocks/{uid}"
+    camera_path = f"{unlock_path}/cameras/{front}"
+
+    # GET /unlocks/{id}: 200, 401.
+    assert (await call("GET", unlock_path, token=token))[0] == 200
+    assert (await call("GET", unlock_path, token="not-the-token"))[0] == 401
+
+    # Snapshot: 200, 401, 404, 503; stream: 401, 403 (no stream in scope), 404.
+    status, jpeg = await call("GET", camera_path + "/snapshot", token=token)
+    assert status == 200
+    assert jpeg.startswith(b"\xff\xd8")
+    assert (await call("GET", camera_path + "/snapshot", token="wrong"))[0] == 401
+    assert (await call("GET", f"{unlock_path}/cameras/c_nope/snapshot", token=token))[0] == 404
+    assert (await call("GET", camera_path + "/stream", token="wrong"))[0] == 401
+    assert (await call("GET", camera_path + "/stream", token=token))[0] == 403
+    assert (await call("GET", f"{unlock_path}/cameras/c_nope/stream", token=token))[0] == 404
+    live_hub.ha.set_mode(FRONT, "error")
+    assert (await call("GET", camera_path + "/snapshot", token=token))[0] == 503
+    live_hub.ha.set_mode(FRONT, "ok")
+
+    # A live unlock: stream 200, and 503 when Home Assistant has no image.
+    status, body = await call(
+        "POST", "/api/v1/unlocks", json={"token": live_hub.token(scope=("snapshot", "stream"))}
+    )
+    live = json.loads(body)
+    live_path = f"/api/v1/unlocks/{live['unlock_id']}/cameras/{_camera(live, 'Back yard')}"
+    status, first = await call("GET", live_path + "/stream", token=live["access_token"])
+    assert status == 200
+    assert first.startswith(b"--")
+    live_hub.ha.set_mode(BACK, "error")
+    stream_503 = call("GET", live_path + "/stream", token=live["access_token"])
+    assert (await asyncio.wait_for(stream_503, 15))[0] == 503
+    live_hub.ha.set_mode(BACK, "ok")
+
+    # Suspended (sharing paused): 403 not_active for snapshot and stream.
+    until = datetime.fromtimestamp(time.time() + 3600, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    live_hub.set_policy(paused_until=until)
+    for kind in ("snapshot", "stream"):
+        answer = await call("GET", f"{live_path}/{kind}", token=live["access_token"])
+        assert answer[0] == 403
+    live_hub.set_policy()
+
+    # DELETE: 401, 204; afterwards 410 gone.
+    assert (await call("DELETE", unlock_path, token="wrong"))[0] == 401
+    assert (await call("DELETE", unlock_path, token=token))[0] == 204
+    assert (await call("GET", camera_path + "/snapshot", token=token))[0] == 410
+    status, body = await call("DELETE", f"/api/v1/unlocks/{live['unlock_id']}",
+                              token=live["access_token"])  # fmt: skip
+    assert status == 204
+    assert (await call("GET", live_path + "/stream", token=live["access_token"]))[0] == 410
+
+    # Quota: 429 with Retry-After.
+    live_hub.set_policy(max_unlocks_per_week=1)
+    status, _ = await call("POST", "/api/v1/unlocks", json={"token": live_hub.token()})
+    assert status == 429
+
+    documented = {
+        (method, path, status)
+        for method, path, operation in operations(DOCUMENT)
+        for status in operation["responses"]
+    }
+    assert documented - prober.seen == set()
