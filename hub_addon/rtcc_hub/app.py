@@ -260,16 +260,18 @@ class Hub:
             self._refuse(err.reason, 401, err.hub)
             raise ApiError(401, "invalid_token") from err
         hub_id = claims.iss
+        # Refusals are audited outside any transaction: they must be kept, not rolled back.
+        if self.storage.jti_seen(hub_id, claims.jti):
+            self._refuse("replayed_jti", 401, hub_id)
+            raise ApiError(401, "invalid_token")
+        recent = self.storage.unlock_times(hub_id, now - QUOTA_WINDOW_S)
+        if len(recent) >= self.policy.max_unlocks_per_week:
+            oldest = recent[0] if recent else now
+            retry_after = max(1, math.ceil(oldest + QUOTA_WINDOW_S - now))
+            self._refuse("quota_exceeded", 429, hub_id)
+            raise ApiError(429, "quota_exceeded", headers={"Retry-After": str(retry_after)})
         with self.storage.transaction():
-            if self.storage.jti_seen(hub_id, claims.jti):
-                self._refuse("replayed_jti", 401, hub_id)
-                raise ApiError(401, "invalid_token")
-            recent = self.storage.unlock_times(hub_id, now - QUOTA_WINDOW_S)
-            if len(recent) >= self.policy.max_unlocks_per_week:
-                oldest = recent[0] if recent else now
-                retry_after = max(1, math.ceil(oldest + QUOTA_WINDOW_S - now))
-                self._refuse("quota_exceeded", 429, hub_id)
-                raise ApiError(429, "quota_exceeded", headers={"Retry-After": str(retry_after)})
+            # Single-threaded loop: nothing ran between the check above and this claim.
             self.storage.claim_jti(hub_id, claims.jti, claims.exp, now)
             self.storage.record_unlock_time(hub_id, now)
             self.ledger.reconcile(self.policy, now)

@@ -85,7 +85,12 @@ class AuditLog:
         self._storage = storage
         self._clock = clock
         self._listeners: list[Listener] = []
-        last = storage.last_audit_row()
+        self._load_head()
+        storage.on_rollback(self._load_head)
+
+    def _load_head(self) -> None:
+        """Position after the last stored entry (at start, and after a rolled-back write)."""
+        last = self._storage.last_audit_row()
         if last is None:
             self._seq, self._head = 0, GENESIS
         else:
@@ -123,12 +128,16 @@ class AuditLog:
         entry["hash"] = entry_hash(entry)
         self._storage.append_audit(entry["seq"], canonical(entry))
         self._seq, self._head = entry["seq"], entry["hash"]
+        # Listeners hear of an entry only once it is durable: never of a rolled-back one.
+        self._storage.after_commit(lambda: self._notify(entry))
+        return entry
+
+    def _notify(self, entry: Entry) -> None:
         for listener in list(self._listeners):
             try:
                 listener(entry)
             except Exception:  # a broken listener must never stop auditing
                 _LOGGER.exception("audit listener failed")
-        return entry
 
     def entries(self, after: int = 0, limit: int | None = None) -> list[Entry]:
         return [json.loads(text) for _, text in self._storage.audit_rows(after, limit)]

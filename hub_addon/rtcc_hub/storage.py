@@ -10,7 +10,7 @@ to get wrong. Nothing here is ever called per stream frame.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -43,6 +43,8 @@ class Storage:
         self._conn.execute("PRAGMA synchronous=FULL")
         self._conn.executescript(_SCHEMA)
         self._depth = 0
+        self._after_commit: list[Callable[[], None]] = []
+        self._on_rollback: list[Callable[[], None]] = []
 
     @classmethod
     def open(cls, data_dir: Path) -> Storage:
@@ -68,11 +70,27 @@ class Storage:
             yield
         except BaseException:
             self._conn.execute("ROLLBACK")
-            raise
-        else:
-            self._conn.execute("COMMIT")
-        finally:
             self._depth = 0
+            self._after_commit.clear()
+            for hook in self._on_rollback:
+                hook()
+            raise
+        self._conn.execute("COMMIT")
+        self._depth = 0
+        callbacks, self._after_commit = self._after_commit, []
+        for callback in callbacks:
+            callback()
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run `callback` once the current transaction commits (at once outside one)."""
+        if self._depth:
+            self._after_commit.append(callback)
+        else:
+            callback()
+
+    def on_rollback(self, hook: Callable[[], None]) -> None:
+        """Call `hook` after every rollback (to resync in-memory state)."""
+        self._on_rollback.append(hook)
 
     # meta -----------------------------------------------------------------------------------
 

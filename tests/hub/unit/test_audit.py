@@ -123,3 +123,22 @@ def test_damaged_last_row_still_chains(tmp_path: Path) -> None:
     log2 = AuditLog(storage, lambda: 0.0)
     log2.append("c", {})
     assert log2.verify().first_bad_seq == 2
+
+
+def test_rolled_back_entry_is_forgotten_and_never_announced(tmp_path: Path) -> None:
+    storage, log = make_log(tmp_path)
+    heard: list[int] = []
+    log.subscribe(lambda entry: heard.append(entry["seq"]))
+    log.append("a", {})
+    try:
+        with storage.transaction():
+            log.append("lost", {})
+            raise RuntimeError("abort")
+    except RuntimeError:
+        pass
+    with storage.transaction():
+        kept = log.append("b", {})
+        assert heard == [1]  # announced only after commit
+    assert heard == [1, 2]
+    assert kept["seq"] == 2
+    assert log.verify().ok
