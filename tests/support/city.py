@@ -126,7 +126,7 @@ class CityHub:
         return _apply(cfg, overrides)
 
     def claims(
-        self, aud: str, *, now: float | None = None, duration_s: float = 300, **overrides: Any
+        self, aud: Any, *, now: float | None = None, duration_s: float = 300, **overrides: Any
     ) -> dict[str, Any]:
         t = int(time.time() if now is None else now)
         base: dict[str, Any] = {
@@ -140,6 +140,8 @@ class CityHub:
             "area": area_at(),
             "scope": ["snapshot"],
         }
+        if aud is DROP:
+            del base["aud"]
         return _apply(base, overrides)
 
     def sign(

@@ -330,11 +330,12 @@ class Env:
         return dict(r.json)
 
     def token(self, key: CityHub | None = None, **claims: Any) -> str:
-        return (key or self.key).token(self.home_id, **claims)
+        aud = claims.pop("aud", self.home_id)
+        return (key or self.key).token(aud, **claims)
 
     async def unlock(self, key: CityHub | None = None, **claims: Any) -> tuple[Resp, dict]:
         k = key or self.key
-        c = k.claims(self.home_id, **claims)
+        c = k.claims(claims.pop("aud", self.home_id), **claims)
         return await self.city.unlock(k.sign(c)), c
 
     async def active_unlock(self, **claims: Any) -> Unlock:

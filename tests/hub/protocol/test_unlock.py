@@ -61,10 +61,11 @@ async def test_pyjwt_signed_token_accepted(env: Env) -> None:
 
 
 async def test_body_up_to_16_kib_accepted(env: Env) -> None:
-    incident = default_incident(summary="x" * 11000)
-    jws = env.token(incident=incident)
-    body = json.dumps({"token": jws}).encode()
-    assert 15000 < len(body) <= 16 * 1024
+    # JSON whitespace pads the body (claims themselves may have sane length caps).
+    jws = env.token(incident=default_incident(summary="x" * 1000))
+    head = json.dumps({"token": jws})[:-1].encode()
+    body = head + b" " * (16 * 1024 - len(head) - 1) + b"}"
+    assert len(body) == 16 * 1024
     r = await env.city.request(
         "POST", "/api/v1/unlocks", data=body, headers={"Content-Type": "application/json"}
     )
@@ -228,11 +229,16 @@ async def test_replayed_jti_is_401(env: Env) -> None:
     claims = _claims(env)
     jws = env.key.sign(claims)
     assert (await env.city.unlock(jws)).status == 201
+    seq = await env.control.head_seq()
     r = await env.city.unlock(jws)
     assert_error(r, 401, "invalid_token")
     # Same jti, otherwise a different (validly signed) token: still a replay.
     r = await env.city.unlock(env.key.sign({**claims, "exp": claims["exp"] + 10}))
     assert_error(r, 401, "invalid_token")
+    # Both refusals are in the audit log (PROTOCOL 5: every unlock received, valid or not).
+    refused = find(await env.control.entries_since(seq), "unlock_refused")
+    assert len(refused) == 2, refused
+    assert all(e["detail"]["status"] == 401 for e in refused)
 
 
 async def test_replayed_jti_of_declined_unlock_is_401(env: Env) -> None:
