@@ -71,6 +71,8 @@ class DemoError(Exception):
 def free_port(preferred: int | None = None) -> int:
     if preferred:
         with socket.socket() as s:
+            # As Home Assistant binds it: a port left in TIME_WAIT by the last run is free.
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 s.bind(("127.0.0.1", preferred))
             except OSError:
@@ -629,6 +631,15 @@ class Demo:
         )
         p.info(f"everything the city received is in {self.out_dir}")
 
+    async def _wait_audit(self, event: str, timeout_s: float = 5.0) -> None:
+        """Wait until the audit log has an ``event`` entry (the add-on writes some a bit later)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            history = await self.control("GET", "/control/v1/history?after=0&limit=1000")
+            if any(e.get("event") == event for e in history.get("entries", [])):
+                return
+            await asyncio.sleep(0.1)
+
     # -- step 6 -------------------------------------------------------------------------------
 
     async def share_history(
@@ -682,6 +693,8 @@ class Demo:
                 for k in ("status", "reason", "entity_id", "frames", "bytes", "changed")
                 if detail.get(k) not in (None, "", [])
             )
+            if isinstance(incident := detail.get("incident"), dict):
+                extra = f"incident={incident.get('id')} offense={incident.get('offense')} " + extra
             p.info(f"  #{entry['seq']:<3} {entry['event']:16} {extra}"[:150])
         api, cli = await self.audit_verify()
         self.results["audit_api"] = api
