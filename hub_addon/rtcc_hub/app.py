@@ -166,6 +166,7 @@ class Hub:
         self.control_port = 0
         self._runners: list[web.AppRunner] = []
         self._scheduler: asyncio.Task[None] | None = None
+        self._stopped = False
 
     @classmethod
     async def create(
@@ -574,6 +575,9 @@ class Hub:
 
     async def stop(self) -> None:
         """Close streams (auditing them), stop listeners and the scheduler, close storage."""
+        if self._stopped:
+            return
+        self._stopped = True
         self.stopping.set()
         self.streams.close_all()
         for runner in reversed(self._runners):

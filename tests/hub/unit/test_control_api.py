@@ -1,0 +1,254 @@
+"""Control API over real HTTP on loopback (PROTOCOL.md section 4, DESIGN.md shapes)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+
+from rtcc_hub.audit import verify_rows
+from tests.hub.unit.conftest import CONTROL_TOKEN, Env
+from tests.hub.unit.helpers import policy_doc
+
+
+@pytest.mark.parametrize("header", [None, "Bearer wrong", f"Basic {CONTROL_TOKEN}", CONTROL_TOKEN])
+async def test_requires_the_control_token(env: Env, header: str | None) -> None:
+    headers = {"Authorization": header} if header else {}
+    for path in ("/control/v1/state", "/control/v1/nope"):
+        async with env.session.get(env.control_url + path, headers=headers) as response:
+            assert response.status == 401
+            assert (await response.json())["error"] == "unauthorized"
+
+
+async def test_control_port_serves_no_city_paths(env: Env) -> None:
+    status, body = await env.control("GET", "/api/v1/health")
+    assert status == 404 and body["error"] == "not_found"
+
+
+async def test_first_start_state(env: Env) -> None:
+    status, state = await env.control("GET", "/control/v1/state")
+    assert status == 200
+    assert set(state) == {"home_id", "policy", "unlocks", "counters"}
+    assert state["home_id"] == env.hub.home_id
+    assert state["policy"]["consent"] is False and state["policy"]["cameras"] == []
+    assert state["policy"]["revision"] == 0
+    assert state["unlocks"] == []
+    assert state["counters"]["unlocks_received"] == 0
+    assert state["counters"]["last_access"] is None
+
+
+async def test_home_id_survives_restart(env: Env) -> None:
+    home_id = env.hub.home_id
+    await env.put_policy()
+    await env.restart()
+    _, state = await env.control("GET", "/control/v1/state")
+    assert state["home_id"] == home_id
+    assert state["policy"]["revision"] == 1 and state["policy"]["consent"] is True
+
+
+async def test_policy_revision_and_identical_put(env: Env) -> None:
+    first = await env.put_policy()
+    assert first["revision"] == 1
+    assert first == {**policy_doc(), "revision": 1, "cameras": first["cameras"]}
+    again = await env.put_policy()
+    assert again["revision"] == 1
+    second = await env.put_policy(max_radius_m=500)
+    assert second["revision"] == 2
+    changes = [e for e in env.hub.audit.entries() if e["event"] == "policy_changed"]
+    assert [e["detail"] for e in changes] == [
+        {"revision": 1, "changed": [
+            "consent", "home", "allow_live", "excluded_offenses", "cameras"
+        ]},
+        {"revision": 2, "changed": ["max_radius_m"]},
+    ]
+    assert "32.2988" not in json.dumps(changes)
+
+
+async def test_invalid_policy_changes_nothing(env: Env) -> None:
+    await env.put_policy()
+    status, body = await env.control("PUT", "/control/v1/policy", policy_doc(max_radius_m=9000))
+    assert status == 400
+    assert body["error"] == "invalid_policy" and "max_radius_m" in body["message"]
+    async with env.session.put(
+        env.control_url + "/control/v1/policy",
+        data=b"{nope",
+        headers={"Authorization": f"Bearer {CONTROL_TOKEN}"},
+    ) as response:
+        assert response.status == 400
+        assert (await response.json())["error"] == "invalid_request"
+    _, state = await env.control("GET", "/control/v1/state")
+    assert state["policy"]["revision"] == 1 and state["policy"]["max_radius_m"] == 800
+
+
+async def test_state_lists_open_unlocks_with_entity_ids(env: Env) -> None:
+    await env.put_policy()
+    _, body = await env.unlock()
+    _, state = await env.control("GET", "/control/v1/state")
+    (unlock,) = state["unlocks"]
+    assert unlock["unlock_id"] == body["unlock_id"]
+    assert unlock["hub"] == "jackson-rtcc" and unlock["hub_name"] == "Jackson RTCC"
+    assert unlock["cameras"][0]["entity_id"] == "camera.front_door"
+    assert unlock["status"] == "active" and unlock["viewers"] == 0
+    assert state["counters"]["unlocks_activated"] == 1
+    assert state["counters"]["last_shared"] is not None
+
+
+async def test_ask_mode_approve_decline_and_409(env: Env) -> None:
+    await env.put_policy(mode="ask", ask_timeout_s=60)
+    _, first = await env.unlock()
+    _, second = await env.unlock()
+    _, state = await env.control("GET", "/control/v1/state")
+    assert {u["status"] for u in state["unlocks"]} == {"pending"}
+    assert state["unlocks"][0]["decides_by"] is not None
+
+    snap_path = f"/api/v1/unlocks/{first['unlock_id']}"
+    view = await (await env.city_get(snap_path, first["access_token"])).json()
+    assert view["status"] == "pending" and view["cameras"] == []
+
+    status, approved = await env.control("POST", f"/control/v1/unlocks/{first['unlock_id']}/approve")
+    assert status == 200 and approved["status"] == "active"
+    status, body = await env.control("POST", f"/control/v1/unlocks/{first['unlock_id']}/approve")
+    assert status == 409 and body["error"] == "conflict"
+    status, declined = await env.control("POST", f"/control/v1/unlocks/{second['unlock_id']}/decline")
+    assert status == 200 and declined["status"] == "declined"
+    status, _ = await env.control("POST", f"/control/v1/unlocks/{second['unlock_id']}/revoke")
+    assert status == 409
+    status, body = await env.control("POST", "/control/v1/unlocks/u_nope/approve")
+    assert status == 404
+    view = await (await env.city_get(snap_path, first["access_token"])).json()
+    assert view["status"] == "active" and view["cameras"]
+
+
+async def test_ask_timeout_declines_on_its_own(env: Env) -> None:
+    await env.put_policy(mode="ask", ask_timeout_s=10)
+    _, body = await env.unlock()
+    env.clock.advance(11)
+    await asyncio.sleep(0.6)  # the scheduler, not a request, makes the change
+    statuses = [
+        e["detail"] for e in env.hub.audit.entries() if e["event"] == "unlock_status"
+    ]
+    assert statuses[-1]["status"] == "declined" and statuses[-1]["reason"] == "ask_timeout"
+    assert env.hub.ledger.get(body["unlock_id"]).status == "declined"
+
+
+async def test_approve_while_paused_starts_suspended(env: Env) -> None:
+    await env.put_policy(mode="ask")
+    _, body = await env.unlock()
+    await env.put_policy(mode="ask", paused_until="2030-01-01T00:00:00Z")
+    status, approved = await env.control("POST", f"/control/v1/unlocks/{body['unlock_id']}/approve")
+    assert status == 200 and approved["status"] == "suspended"
+
+
+async def test_revoke_and_revoke_all(env: Env) -> None:
+    await env.put_policy()
+    _, a = await env.unlock()
+    _, b = await env.unlock()
+    _, c = await env.unlock()
+    status, revoked = await env.control("POST", f"/control/v1/unlocks/{a['unlock_id']}/revoke")
+    assert status == 200 and revoked["status"] == "ended" and revoked["ended_reason"] == "revoked"
+    status, body = await env.control("POST", "/control/v1/revoke_all")
+    assert status == 200 and sorted(body["revoked"]) == sorted([b["unlock_id"], c["unlock_id"]])
+    _, state = await env.control("GET", "/control/v1/state")
+    assert state["unlocks"] == []
+
+
+async def test_pause_suspends_and_resumes_on_its_own(env: Env) -> None:
+    await env.put_policy()
+    _, body = await env.unlock()
+    until = env.clock() + 60
+    from rtcc_hub.timefmt import rfc3339
+
+    await env.put_policy(paused_until=rfc3339(until))
+    assert env.hub.ledger.get(body["unlock_id"]).status == "suspended"
+    env.clock.advance(61)
+    await asyncio.sleep(0.6)
+    assert env.hub.ledger.get(body["unlock_id"]).status == "active"
+    reasons = [
+        e["detail"]["reason"] for e in env.hub.audit.entries() if e["event"] == "unlock_status"
+    ]
+    assert reasons[-2:] == ["paused", "resumed"]
+
+
+async def test_history_paging_and_verify(env: Env) -> None:
+    await env.put_policy()
+    for _ in range(3):
+        await env.unlock()
+    status, page = await env.control("GET", "/control/v1/history?after=0&limit=2")
+    assert status == 200
+    assert [e["seq"] for e in page["entries"]] == [1, 2]
+    assert page["head_seq"] == env.hub.audit.head_seq
+    _, rest = await env.control("GET", "/control/v1/history?after=2&limit=1000")
+    entries = page["entries"] + rest["entries"]
+    assert [e["seq"] for e in entries] == list(range(1, page["head_seq"] + 1))
+    rows = [(e["seq"], json.dumps(e, sort_keys=True, separators=(",", ":"))) for e in entries]
+    assert verify_rows(rows).ok
+    for bad in ("limit=0", "limit=1001", "after=-1", "after=x"):
+        status, body = await env.control("GET", f"/control/v1/history?{bad}")
+        assert status == 400 and body["error"] == "invalid_request"
+    status, result = await env.control("GET", "/control/v1/audit/verify")
+    assert result == {"ok": True, "entries": page["head_seq"], "head": entries[-1]["hash"]}
+
+
+async def read_events(env: Env, count: int, query: str = "", headers: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    async with env.session.get(
+        env.control_url + "/control/v1/events" + query,
+        headers={"Authorization": f"Bearer {CONTROL_TOKEN}", **(headers or {})},
+    ) as response:
+        assert response.status == 200
+        assert response.headers["Content-Type"].startswith("text/event-stream")
+        block: list[str] = []
+        async with asyncio.timeout(5):
+            async for raw in response.content:
+                line = raw.decode().rstrip("\n")
+                if line:
+                    block.append(line)
+                    continue
+                fields = dict(part.split(": ", 1) for part in block if not part.startswith(":"))
+                block = []
+                if fields:
+                    assert fields["event"] == "audit"
+                    entry = json.loads(fields["data"])
+                    assert int(fields["id"]) == entry["seq"]
+                    events.append(entry)
+                if len(events) >= count:
+                    return events
+    return events
+
+
+async def test_events_replay_then_live(env: Env) -> None:
+    await env.put_policy()
+    head = env.hub.audit.head_seq
+    reader = asyncio.create_task(read_events(env, head + 2, "?after=0"))
+    await asyncio.sleep(0.2)
+    await env.put_policy(max_radius_m=600)
+    await env.put_policy(max_radius_m=700)
+    events = await reader
+    assert [e["seq"] for e in events] == list(range(1, head + 3))
+    assert events[-1]["event"] == "policy_changed"
+
+
+async def test_events_last_event_id(env: Env) -> None:
+    await env.put_policy()
+    await env.put_policy(max_radius_m=600)
+    events = await read_events(env, 1, headers={"Last-Event-ID": "2"})
+    assert events[0]["seq"] == 3
+
+
+async def test_events_live_only_without_after(env: Env) -> None:
+    await env.put_policy()
+    reader = asyncio.create_task(read_events(env, 1))
+    await asyncio.sleep(0.2)
+    await env.put_policy(max_radius_m=650)
+    (event,) = await reader
+    assert event["seq"] == env.hub.audit.head_seq
+
+
+async def test_events_bad_last_event_id(env: Env) -> None:
+    async with env.session.get(
+        env.control_url + "/control/v1/events",
+        headers={"Authorization": f"Bearer {CONTROL_TOKEN}", "Last-Event-ID": "x"},
+    ) as response:
+        assert response.status == 400

@@ -1,0 +1,243 @@
+"""Streams: one poller per camera, per-spec processing once, bounded viewer queues, endings."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import aiohttp
+
+from rtcc_hub.imaging import OutputSpec
+from rtcc_hub.streaming import StreamHub, Unavailable, Viewer, next_frame
+from tests.hub.unit.conftest import Env
+from tests.hub.unit.fakes import FakeCameras, FakeProcessor
+
+
+def spec(width: int | None = None) -> OutputSpec:
+    return OutputSpec(masks=(), max_width=width)
+
+
+def test_viewer_queue_drops_oldest() -> None:
+    async def run() -> None:
+        viewer = Viewer(entity_id="camera.a", spec=spec)
+        for i in range(5):
+            viewer.offer(bytes([i]))
+        assert viewer.dropped == 3
+        assert await next_frame(viewer, 0.1) == bytes([3])
+        assert await next_frame(viewer, 0.1) == bytes([4])
+        assert await next_frame(viewer, 0.05) is None
+        viewer.closed.set()
+        assert await next_frame(viewer, 1) is None
+
+    asyncio.run(run())
+
+
+async def test_one_poller_per_camera_and_one_process_per_spec() -> None:
+    cameras, processor = FakeCameras(), FakeProcessor()
+    hub = StreamHub(cameras, processor.process_async, lambda entity_id: 20.0)
+    viewers = [hub.open("camera.a", lambda: spec(640)) for _ in range(3)]
+    viewers.append(hub.open("camera.a", lambda: spec(320)))
+    other = hub.open("camera.b", spec)
+    assert set(hub.pollers) == {"camera.a", "camera.b"}
+    assert hub.open_viewers == 5
+    await asyncio.sleep(0.3)
+    fetches = cameras.fetches["camera.a"]
+    assert 2 <= fetches <= 8  # ~20 fps for 0.3 s, shared by all four viewers
+    assert processor.calls[spec(640)] == fetches or abs(processor.calls[spec(640)] - fetches) <= 1
+    assert abs(processor.calls[spec(320)] - fetches) <= 1
+    for viewer in viewers:
+        assert isinstance(await next_frame(viewer, 0.5), bytes)
+    for viewer in viewers:
+        await hub.close(viewer)
+    assert "camera.a" not in hub.pollers
+    stopped_at = cameras.fetches["camera.a"]
+    await asyncio.sleep(0.15)
+    assert cameras.fetches["camera.a"] == stopped_at  # stopped after the last viewer
+    await hub.stop()
+    assert other.closed.is_set()
+
+
+async def test_slow_viewer_does_not_hold_up_others() -> None:
+    cameras, processor = FakeCameras(), FakeProcessor()
+    hub = StreamHub(cameras, processor.process_async, lambda entity_id: 50.0)
+    slow = hub.open("camera.a", spec)
+    fast = hub.open("camera.a", spec)
+    received = 0
+    deadline = time.monotonic() + 0.5
+    while time.monotonic() < deadline:
+        if isinstance(await next_frame(fast, 0.2), bytes):
+            received += 1
+    assert received >= 10
+    assert slow.dropped >= 5 and slow.queue.qsize() == 2
+    await hub.stop()
+
+
+async def test_upstream_failure_reaches_viewers() -> None:
+    cameras, processor = FakeCameras(failing={"camera.a"}), FakeProcessor()
+    hub = StreamHub(cameras, processor.process_async, lambda entity_id: 10.0)
+    viewer = hub.open("camera.a", spec)
+    assert isinstance(await next_frame(viewer, 1), Unavailable)
+    await hub.stop()
+
+
+async def test_image_errors_reach_viewers() -> None:
+    cameras, processor = FakeCameras(), FakeProcessor()
+    processor.fail = True
+    hub = StreamHub(cameras, processor.process_async, lambda entity_id: 10.0)
+    viewer = hub.open("camera.a", spec)
+    assert isinstance(await next_frame(viewer, 1), Unavailable)
+    await hub.stop()
+
+
+async def open_stream(env: Env, **policy: Any) -> tuple[dict[str, Any], str]:
+    await env.put_policy(**policy)
+    _, body = await env.unlock(scope=["snapshot", "stream"])
+    camera = body["cameras"][0]["id"]
+    path = f"/api/v1/unlocks/{body['unlock_id']}/cameras/{camera}/stream"
+    return body, path
+
+
+async def read_parts(response: aiohttp.ClientResponse, limit_s: float) -> tuple[int, bool]:
+    """Count parts until the response ends (True) or `limit_s` passes (False)."""
+    parts = 0
+    try:
+        async with asyncio.timeout(limit_s):
+            async for line in response.content:
+                if line.startswith(b"--rtccframe"):
+                    parts += 1
+    except TimeoutError:
+        return parts, False
+    return parts, True
+
+
+async def test_stream_serves_parts_and_audits(env: Env) -> None:
+    body, path = await open_stream(env)
+    headers = {"Authorization": f"Bearer {body['access_token']}"}
+    async with env.session.get(env.city_url + path, headers=headers) as response:
+        assert response.status == 200
+        assert response.headers["Content-Type"].startswith("multipart/x-mixed-replace; boundary=")
+        assert response.headers["Cache-Control"] == "no-store"
+        started = time.monotonic()
+        parts, ended = await read_parts(response, 1.0)
+        assert not ended
+        # max_fps 5 for the front door: at most ~6 parts in one second (the first is immediate)
+        assert 2 <= parts <= int((time.monotonic() - started) * 5) + 2
+        _, state = await env.control("GET", "/control/v1/state")
+        assert state["unlocks"][0]["viewers"] == 1
+        assert state["counters"]["open_streams"] == 1
+    await asyncio.sleep(0.6)
+    closed = [e for e in env.hub.audit.entries() if e["event"] == "stream_closed"]
+    assert closed and closed[0]["detail"]["frames"] >= 2 and closed[0]["detail"]["bytes"] > 0
+    opened = [e for e in env.hub.audit.entries() if e["event"] == "stream_opened"]
+    assert opened[0]["detail"]["viewer"] == closed[0]["detail"]["viewer"]
+    assert env.hub.state()["counters"]["streams_opened"] == 1
+
+
+async def ends_within(env: Env, action: Any, *, seconds: float = 2.0) -> None:
+    body, path = await open_stream(env)
+    headers = {"Authorization": f"Bearer {body['access_token']}"}
+    async with env.session.get(env.city_url + path, headers=headers) as response:
+        assert response.status == 200
+        await read_parts(response, 0.4)
+        await action(body)
+        started = time.monotonic()
+        _, ended = await read_parts(response, seconds + 1)
+        assert ended
+        assert time.monotonic() - started <= seconds
+
+
+async def test_stream_ends_on_revoke(env: Env) -> None:
+    async def revoke(body: dict[str, Any]) -> None:
+        await env.control("POST", f"/control/v1/unlocks/{body['unlock_id']}/revoke")
+
+    await ends_within(env, revoke)
+    reasons = [e["detail"]["reason"] for e in env.hub.audit.entries() if e["event"] == "stream_closed"]
+    assert reasons == ["unlock_ended"]
+
+
+async def test_stream_ends_on_expiry(env: Env) -> None:
+    async def expire(body: dict[str, Any]) -> None:
+        env.clock.advance(3600)
+
+    await ends_within(env, expire)
+
+
+async def test_stream_ends_on_pause(env: Env) -> None:
+    async def pause(body: dict[str, Any]) -> None:
+        await env.put_policy(paused_until="2030-01-01T00:00:00Z")
+
+    await ends_within(env, pause)
+
+
+async def test_stream_ends_on_consent_withdrawal(env: Env) -> None:
+    async def withdraw(body: dict[str, Any]) -> None:
+        await env.put_policy(consent=False)
+
+    await ends_within(env, withdraw)
+
+
+async def test_stream_ends_when_camera_unshared(env: Env) -> None:
+    async def unshare(body: dict[str, Any]) -> None:
+        await env.put_policy(
+            cameras=[{"entity_id": "camera.front_door", "label": "Front door", "share": False},
+                     {"entity_id": "camera.garden", "label": "Garden", "share": True}]
+        )
+
+    await ends_within(env, unshare)
+    reasons = [e["detail"]["reason"] for e in env.hub.audit.entries() if e["event"] == "stream_closed"]
+    assert reasons == ["camera_removed"]
+
+
+async def test_stream_503_when_camera_fails(env: Env) -> None:
+    body, path = await open_stream(env)
+    env.cameras.failing.add("camera.front_door")
+    response = await env.city_get(path, body["access_token"])
+    assert response.status == 503
+    assert (await response.json())["error"] == "camera_unavailable"
+
+
+async def test_stream_refused_while_suspended(env: Env) -> None:
+    body, path = await open_stream(env)
+    await env.put_policy(paused_until="2030-01-01T00:00:00Z")
+    response = await env.city_get(path, body["access_token"])
+    assert response.status == 403
+
+
+async def test_one_upstream_poll_for_many_viewers_across_unlocks(env: Env) -> None:
+    body1, path1 = await open_stream(env)
+    _, body2 = await env.unlock(scope=["snapshot", "stream"])
+    path2 = f"/api/v1/unlocks/{body2['unlock_id']}/cameras/{body2['cameras'][0]['id']}/stream"
+    streams = []
+    for body, path in ((body1, path1), (body1, path1), (body2, path2)):
+        streams.append(
+            await env.session.get(
+                env.city_url + path, headers={"Authorization": f"Bearer {body['access_token']}"}
+            )
+        )
+    assert [s.status for s in streams] == [200, 200, 200]
+    assert len(env.hub.streams.pollers) == 1
+    before = env.cameras.fetches["camera.front_door"]
+    await asyncio.gather(*(read_parts(s, 1.0) for s in streams))
+    polls = env.cameras.fetches["camera.front_door"] - before
+    assert polls <= 7  # 5 fps for ~1 s, not 3 x 5
+    for s in streams:
+        s.close()
+
+
+async def test_stop_closes_open_streams(env: Env) -> None:
+    body, path = await open_stream(env)
+    headers = {"Authorization": f"Bearer {body['access_token']}"}
+    response = await env.session.get(env.city_url + path, headers=headers)
+    await read_parts(response, 0.3)
+    started = time.monotonic()
+    await env.hub.stop()
+    assert time.monotonic() - started < 3
+    response.close()
+    from rtcc_hub.storage import Storage
+
+    storage = Storage.open(env.data_dir)
+    events = [row for _, row in storage.audit_rows() if '"stream_closed"' in row]
+    storage.close()
+    assert events
+    await env.restart()  # the fixture stops the hub again at teardown
