@@ -277,7 +277,7 @@ class RtccShareEventStream:
             try:
                 raw = await self._response.content.readline()
             except (ClientError, TimeoutError) as err:
-                raise RtccShareConnectionError(f"Event stream broke: {err!r}") from err
+                raise RtccShareConnectionError(_describe(err)) from err
             if not raw:
                 raise StopAsyncIteration
             line = raw.decode("utf-8").rstrip("\r\n")
@@ -299,6 +299,11 @@ class RtccShareEventStream:
     def close(self) -> None:
         """Hang up."""
         self._response.close()
+
+
+def _describe(err: Exception) -> str:
+    """A short reason for a transport error (TimeoutError has no text of its own)."""
+    return str(err) or type(err).__name__
 
 
 def _loads(text: str) -> Any:
@@ -359,7 +364,7 @@ class RtccShareClient:
                 status = response.status
         except (ClientError, TimeoutError, ValueError) as err:
             # ValueError: aiohttp refuses URLs it cannot use (no host, bad port).
-            raise RtccShareConnectionError(f"Cannot reach the add-on: {err!r}") from err
+            raise RtccShareConnectionError(_describe(err)) from err
         if status < 400:
             return _loads(text) if text else None
         raise _error(status, text)
@@ -427,7 +432,7 @@ class RtccShareClient:
                 timeout=self._events_timeout,
             )
         except (ClientError, TimeoutError, ValueError) as err:
-            raise RtccShareConnectionError(f"Cannot reach the add-on: {err!r}") from err
+            raise RtccShareConnectionError(_describe(err)) from err
         if response.status >= 400:
             text = await response.text()
             response.release()
