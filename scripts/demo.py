@@ -738,10 +738,13 @@ class Demo:
 
 
 async def amain(args: argparse.Namespace) -> int:
-    # SIGTERM (e.g. from a service manager) cleans up like Ctrl-C does.
+    # Ctrl-C and SIGTERM cancel the scenario, and leaving `async with` stops every child.
+    # (Installed explicitly: a shell that starts us in the background ignores SIGINT.)
     task = asyncio.current_task()
     if task is not None:
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
     async with Demo(base=Path(args.dir), ha_port=args.ha_port) as demo:
         await demo.run()
         print(demo.banner())
