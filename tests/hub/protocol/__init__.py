@@ -1,4 +1,3 @@
-# ruff: noqa: E501
 """Black-box tests of the add-on against /work/shared/PROTOCOL.md (and docs/DESIGN.md).
 
 The add-on runs as a real subprocess (`python -m rtcc_hub --options FILE --data DIR`), talks to
@@ -45,6 +44,7 @@ location and entity ids (`conftest.Recorder.assert_no_leaks`, run at teardown of
 | 3.1 "granted as snapshot-only, not declined" | test_unlock::test_stream_request_downgraded_to_snapshot_only, test_unlock::test_stream_scope_granted_when_live_allowed |
 | 3.1 camera "ids are random per unlock ... no id contains the entity id" | test_unlock::test_camera_ids_random_per_unlock |
 | 3.2 "unknown unlock_id or a token that is not that unlock's own gets 401" | test_access::test_401_for_wrong_or_missing_token_and_unknown_unlock |
+| 3.2 "tokens ... stored only as hashes" | test_access::test_access_tokens_stored_only_as_hashes |
 | 3.2 GET unlock 200 shape, ended_reason | test_access::test_get_unlock_shape, test_access::test_delete_ends_unlock_hub_closed, test_access::test_410_after_revoke, test_access::test_expiry_ends_unlock |
 | 3.2 snapshot "200 image/jpeg, masked, scaled, no APP1-APP15 or COM" | test_access::test_snapshot_masked_and_stripped, test_access::test_snapshot_scaled_to_max_width_and_triangle_masked |
 | 3.2 snapshot "403 not_active while pending or suspended" | test_ask_pause::test_ask_mode_pending_then_approve, test_ask_pause::test_pause_suspends_and_access_returns |

@@ -224,3 +224,13 @@ async def test_503_within_10s_when_home_assistant_hangs(env: Env) -> None:
     elapsed = time.monotonic() - t0
     assert_error(r, 503, "camera_unavailable")
     assert elapsed <= 10.5, f"answered after {elapsed:.1f} s"
+
+
+async def test_access_tokens_stored_only_as_hashes(env: Env) -> None:
+    u = await env.active_unlock()
+    assert (await env.city.get_unlock(u.id, u.token)).status == 200
+    await asyncio.sleep(0.2)
+    needle = u.token.encode()
+    for path in env.hub.data_dir.rglob("*"):
+        if path.is_file():
+            assert needle not in path.read_bytes(), f"access token in clear in {path.name}"

@@ -1,7 +1,5 @@
 """PROTOCOL 2 (`mode: ask`, `paused_until`) and 3.1/3.2 (pending, suspended)."""
 
-# ruff: noqa: PT018
-
 from __future__ import annotations
 
 import asyncio
@@ -82,7 +80,7 @@ async def test_ask_timeout_declines(env: Env) -> None:
 
 
 async def test_ask_mode_still_declines_policy_failures(env: Env) -> None:
-    from tests.support.city import default_incident  # noqa: PLC0415
+    from tests.support.city import default_incident
 
     await env.set_policy(mode="ask")
     r, _ = await env.unlock(incident=default_incident(offense="protest"))

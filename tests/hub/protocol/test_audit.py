@@ -1,7 +1,5 @@
 """PROTOCOL 5: the hash-chained audit log, its history form, CLI verification, tampering."""
 
-# ruff: noqa: PT018
-
 from __future__ import annotations
 
 import hashlib
@@ -78,7 +76,7 @@ async def test_chain_recomputes_and_event_kinds_logged(env: Env) -> None:
     async def closed() -> list[dict[str, Any]]:
         return find(await env.control.entries_since(seq), "stream_closed", unlock_id=u.id)
 
-    from tests.hub.protocol.conftest import wait_for  # noqa: PLC0415
+    from tests.hub.protocol.conftest import wait_for
 
     assert await wait_for(closed, 5.0), "no stream_closed entry"
     entries = await env.control.all_entries()
@@ -213,7 +211,7 @@ def own_hub(tmp_path: Path, ha: StandinHA, city_key: CityHub) -> Iterator[HubPro
 def test_cli_verify_and_tamper_detection(own_hub: HubProcess, city_key: CityHub) -> None:
     hub = own_hub
     # A few entries: policy changes and an unlock.
-    from tests.hub.protocol.conftest import base_policy  # noqa: PLC0415
+    from tests.hub.protocol.conftest import base_policy
 
     hub.put_policy(base_policy())
     hub.put_policy(base_policy(max_radius_m=900))

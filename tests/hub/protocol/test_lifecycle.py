@@ -61,7 +61,7 @@ async def test_first_start_consent_false_and_nothing_shared(
 
 
 def test_cli_smoke_health_and_clean_sigterm(fresh_hub: HubProcess) -> None:
-    import urllib.request  # noqa: PLC0415
+    import urllib.request
 
     with urllib.request.urlopen(f"{fresh_hub.city_url}/api/v1/health", timeout=5) as r:
         assert r.status == 200
