@@ -1,0 +1,63 @@
+"""The demo command as a newcomer runs it: ``scripts/demo.py --once``.
+
+It must finish the scenario, print what it promises (the decisions, where the city's output
+went, the audit verification, the Home Assistant URL and login) and leave no process behind.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _ours(folder: Path) -> list[str]:
+    """Processes whose command line names ``folder`` (only the demo's children do)."""
+    found = []
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        cmdline = " ".join(proc.info["cmdline"] or [])
+        if str(folder) in cmdline and proc.pid != os.getpid():
+            found.append(f"{proc.pid} {cmdline}")
+    return found
+
+
+@pytest.mark.timeout(240)
+def test_demo_once_prints_the_story_and_cleans_up(tmp_path: Path) -> None:
+    folder = tmp_path / "demo"
+    argv = [sys.executable, str(REPO / "scripts" / "demo.py"), "--once"]
+    proc = subprocess.Popen(
+        [*argv, "--dir", str(folder), "--ha-port", "0"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        out, _ = proc.communicate(timeout=200)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, 9)
+            proc.wait()
+    assert proc.returncode == 0, out
+    for step in range(1, 7):
+        assert f"[{step}/6]" in out
+    assert re.search(r"incident 15 km away\s+-> declined", out), out
+    assert re.search(r"incident 100 m from home\s+-> active", out), out
+    assert "masked snapshot" in out
+    assert '"ok": true' in out
+    assert re.search(r"rtcc_hub audit verify .*-> exit 0", out), out
+    assert re.search(r"Home Assistant\s+http://127\.0\.0\.1:\d+", out), out
+    login = re.search(r"log in as\s+(\S+) / (\S+)", out)
+    assert login is not None, out
+    assert (folder / "out" / "snapshot.jpg").read_bytes()[:2] == b"\xff\xd8"
+    assert sorted(p.name for p in (folder / "out").glob("stream_*.jpg"))
+    # Every child (Home Assistant, the add-on, the camera) is gone.
+    assert _ours(folder) == []
