@@ -1,0 +1,153 @@
+"""Options flow: the policy round-trips to the add-on; refusals change nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from tests.support.city import DEFAULT_HOME
+from tests.support.hub_process import HubProcess
+
+from .helpers import hub_state, wait_for
+
+MASK = [[[0.0, 0.0], [0.35, 0.0], [0.35, 0.6], [0.0, 0.6]]]
+HOME_RULES = {
+    "mode": "ask",
+    "ask_timeout_s": 300,
+    "max_radius_m": 1200,
+    "max_duration_s": 7200,
+    "max_unlocks_per_week": 5,
+    "allow_live": True,
+    "require_case_number": False,
+    "excluded_offenses": ["Protest", "immigration ", "loitering"],
+}
+
+
+async def test_options_round_trip(
+    hass: HomeAssistant, hub: HubProcess, init_integration: MockConfigEntry
+) -> None:
+    """Two cameras with labels, limits and masks end up in the add-on's policy."""
+    result = await hass.config_entries.options.async_init(init_integration.entry_id)
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "init"
+
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {"cameras": ["camera.front_door", "camera.back_yard"], **HOME_RULES},
+    )
+    assert result["step_id"] == "camera"
+    assert result["description_placeholders"]["camera"] == "camera.front_door"
+
+    # A mask that is not a polygon list: shown in the form, then fixed.
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {"label": "Front door", "share": True, "masks": "[[[0, 0], [2, 0]]]"}
+    )
+    assert result["errors"] == {"masks": "invalid_masks"}
+    assert "at least 3 points" in result["description_placeholders"]["error"]
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {
+            "label": "Front door",
+            "share": True,
+            "masks": json.dumps(MASK),
+            "max_width": 1280,
+            "max_fps": 5,
+        },
+    )
+    assert result["step_id"] == "camera"
+    assert result["description_placeholders"]["camera"] == "camera.back_yard"
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {"label": "Back yard", "share": False, "masks": "[]"}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+
+    policy = (await hub_state(hub))["policy"]
+    assert policy["mode"] == "ask"
+    assert policy["ask_timeout_s"] == 300
+    assert policy["max_radius_m"] == 1200
+    assert policy["max_duration_s"] == 7200
+    assert policy["max_unlocks_per_week"] == 5
+    assert policy["allow_live"] is True
+    assert policy["require_case_number"] is False
+    assert policy["excluded_offenses"] == ["immigration", "loitering", "protest"]
+    assert policy["home"] == DEFAULT_HOME
+    assert policy["consent"] is False  # consent is the switch's, never the options flow's
+    front, back = policy["cameras"]
+    assert front["entity_id"] == "camera.front_door"
+    assert front["label"] == "Front door"
+    assert front["share"] is True
+    assert front["masks"] == MASK
+    assert front["max_width"] == 1280
+    assert front["max_fps"] == 5
+    assert back == back | {"entity_id": "camera.back_yard", "label": "Back yard", "share": False}
+
+    # The switches follow; the form shows the stored values next time.
+    await wait_for(lambda: hass.states.get("switch.rtcc_share_share_back_yard") is not None)
+    result = await hass.config_entries.options.async_init(init_integration.entry_id)
+    schema = result["data_schema"].schema
+    suggested = {str(k): k.description.get("suggested_value") for k in schema if k.description}
+    assert suggested["cameras"] == ["camera.front_door", "camera.back_yard"]
+    assert suggested["mode"] == "ask"
+
+
+async def test_options_refused_policy_changes_nothing(
+    hass: HomeAssistant, hub: HubProcess, init_integration: MockConfigEntry
+) -> None:
+    """A 400 invalid_policy is shown in the form; the stored policy stays as it was."""
+    before = (await hub_state(hub))["policy"]
+    result = await hass.config_entries.options.async_init(init_integration.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {"cameras": ["camera.front_door"], **HOME_RULES}
+    )
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {"label": "x" * 101, "share": True, "masks": "[]"}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "invalid_policy"}
+    assert "label" in result["description_placeholders"]["error"]
+    assert (await hub_state(hub))["policy"] == before
+
+    # Recovery in the same form.
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {"label": "Front door", "share": True, "masks": "[]"}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert (await hub_state(hub))["policy"]["revision"] == before["revision"] + 1
+
+
+async def test_options_unknown_camera_and_no_cameras(
+    hass: HomeAssistant, hub: HubProcess, init_integration: MockConfigEntry
+) -> None:
+    """A camera Home Assistant does not have is refused; no cameras writes at once."""
+    result = await hass.config_entries.options.async_init(init_integration.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {"cameras": ["camera.nowhere"], **HOME_RULES}
+    )
+    assert result["errors"] == {"cameras": "unknown_camera"}
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {"cameras": [], **HOME_RULES}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    policy = (await hub_state(hub))["policy"]
+    assert policy["cameras"] == []
+    assert policy["mode"] == "ask"
+
+
+async def test_options_addon_down(
+    hass: HomeAssistant, hub: HubProcess, init_integration: MockConfigEntry
+) -> None:
+    """Opening the options while the add-on is down aborts; going down mid-way is shown."""
+    result = await hass.config_entries.options.async_init(init_integration.entry_id)
+    await asyncio.to_thread(hub.stop)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {"cameras": [], **HOME_RULES}
+    )
+    assert result["errors"] == {"base": "cannot_connect"}
+
+    result = await hass.config_entries.options.async_init(init_integration.entry_id)
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "cannot_connect"
