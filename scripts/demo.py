@@ -630,6 +630,8 @@ class Demo:
             f"the city closed the unlock (DELETE): status {status.status} ({status.ended_reason})"
         )
         p.info(f"everything the city received is in {self.out_dir}")
+        if frames:  # the add-on writes stream_closed (frames and bytes sent) once it notices
+            await self._wait_audit("stream_closed")
 
     async def _wait_audit(self, event: str, timeout_s: float = 5.0) -> None:
         """Wait until the audit log has an ``event`` entry (the add-on writes some a bit later)."""
@@ -671,9 +673,20 @@ class Demo:
 
     async def report(self) -> None:
         p = self.progress
-        sensor = await self.share_history(
-            lambda s: s["state"] not in ("unknown", "unavailable", "0")
-        )
+        near = self.results["near"].unlock_id
+
+        def settled(state: dict[str, Any]) -> bool:
+            # The sensor follows the add-on's event stream: wait until it has the whole story.
+            return any(
+                r.get("unlock_id") == near and r.get("status") == "ended"
+                for r in state["attributes"].get("unlocks") or []
+            )
+
+        try:
+            sensor = await self.share_history(settled)
+        except HomeAssistantError:
+            sensor = await self.share_history()
+            p.info("(the sensor has not caught up with the add-on yet)")
         p.info(f"{sensor['entity_id']} = {sensor['state']}  (unlocks shared so far)")
         for record in sensor["attributes"].get("unlocks") or []:
             ended = record.get("end_reason") or ""
