@@ -12,6 +12,7 @@ from typing import Any
 from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.core import HomeAssistant
 
+from .api import RtccShareError
 from .const import CONF_TOKEN
 from .coordinator import RtccShareConfigEntry
 
@@ -34,10 +35,16 @@ async def async_get_config_entry_diagnostics(
     """Return diagnostics for a config entry."""
     coordinator = entry.runtime_data
     state = coordinator.data
+    # Whether the add-on's hash chain holds: the first thing to know when in doubt.
+    try:
+        audit: dict[str, Any] = await coordinator.client.verify()
+    except RtccShareError as err:
+        audit = {"error": err.message}
     return async_redact_data(
         {
             "entry": {"data": dict(entry.data), "options": dict(entry.options)},
             "connected": coordinator.last_update_success,
+            "audit": audit,
             "last_seq": coordinator.last_seq,
             "home_id": state.home_id,
             "policy": state.policy.document,

@@ -32,9 +32,7 @@ BLUEPRINTS = Path(__file__).resolve().parents[2] / "blueprints" / "automation" /
 def test_blueprint_schema(name: str, inputs: set[str]) -> None:
     """Each blueprint passes the automation blueprint schema."""
     data = yaml_util.load_yaml_dict(BLUEPRINTS / name)
-    blueprint = Blueprint(
-        data, expected_domain="automation", schema=AUTOMATION_BLUEPRINT_SCHEMA
-    )
+    blueprint = Blueprint(data, expected_domain="automation", schema=AUTOMATION_BLUEPRINT_SCHEMA)
     assert blueprint.validate() is None
     assert set(blueprint.inputs) == inputs
 
@@ -69,7 +67,7 @@ async def test_pause_while_home_runs(
                 "use_blueprint": {
                     "path": "rtcc_share/pause_while_home.yaml",
                     "input": {"config_entry_id": init_integration.entry_id, "pause_hours": 3},
-                }
+                },
             }
         },
     )

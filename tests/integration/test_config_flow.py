@@ -55,9 +55,7 @@ async def test_user_flow_errors_then_success(hass: HomeAssistant, hub: HubProces
     assert result["result"].unique_id == hub.home_id
 
 
-async def test_user_flow_already_configured_updates(
-    hass: HomeAssistant, hub: HubProcess
-) -> None:
+async def test_user_flow_already_configured_updates(hass: HomeAssistant, hub: HubProcess) -> None:
     """The same add-on (home_id) again aborts and keeps the entry's address current."""
     entry = MockConfigEntry(
         domain=DOMAIN,

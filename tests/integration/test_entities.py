@@ -44,9 +44,7 @@ def _state(hass: HomeAssistant, entity_id: str) -> str:
 
 
 def _events(events: list[Event], **match: Any) -> list[dict[str, Any]]:
-    return [
-        dict(e.data) for e in events if all(e.data.get(k) == v for k, v in match.items())
-    ]
+    return [dict(e.data) for e in events if all(e.data.get(k) == v for k, v in match.items())]
 
 
 @pytest.mark.usefixtures("sharing")
@@ -139,9 +137,7 @@ async def test_full_incident(
     assert closed["frames"] >= 1
     assert closed["camera"] in ("camera.front_door", "camera.back_yard")
 
-    await hass.services.async_call(
-        DOMAIN, "revoke_unlock", {"unlock_id": unlock_id}, blocking=True
-    )
+    await hass.services.async_call(DOMAIN, "revoke_unlock", {"unlock_id": unlock_id}, blocking=True)
     await wait_for(lambda: _state(hass, ACTIVE) == "0", what="revoked")
     assert unlock_id not in {u["unlock_id"] for u in (await hub_state(hub))["unlocks"]}
     ended = _events(unlock_events, unlock_id=unlock_id, status="ended")
@@ -175,7 +171,11 @@ async def test_history_attributes_not_recorded(
 
 @pytest.mark.usefixtures("sharing")
 async def test_history_built_at_startup(
-    hass: HomeAssistant, hub: HubProcess, config_entry: MockConfigEntry, unlock: Unlocker, home: None
+    hass: HomeAssistant,
+    hub: HubProcess,
+    config_entry: MockConfigEntry,
+    unlock: Unlocker,
+    home: None,
 ) -> None:
     """Unlocks from before Home Assistant started are read from /control/v1/history."""
     first = await unlock()
@@ -205,9 +205,7 @@ async def test_switches_write_the_policy(
     granted = await unlock()
     await wait_for(lambda: _state(hass, ACTIVE) == "1")
 
-    await hass.services.async_call(
-        "switch", "turn_off", {"entity_id": SHARE_BACK}, blocking=True
-    )
+    await hass.services.async_call("switch", "turn_off", {"entity_id": SHARE_BACK}, blocking=True)
     cameras = {c["entity_id"]: c for c in (await hub_state(hub))["policy"]["cameras"]}
     assert cameras["camera.back_yard"]["share"] is False
     assert cameras["camera.front_door"]["share"] is True
@@ -225,9 +223,7 @@ async def test_switches_write_the_policy(
     await wait_for(lambda: _state(hass, CONSENT) == "off")
     await wait_for(lambda: _state(hass, ACTIVE) == "0")
     await wait_for(lambda: bool(_events(events, status="ended")))
-    assert _events(events, unlock_id=granted["unlock_id"])[0]["end_reason"] == (
-        "consent_withdrawn"
-    )
+    assert _events(events, unlock_id=granted["unlock_id"])[0]["end_reason"] == ("consent_withdrawn")
 
     await hass.services.async_call("switch", "turn_on", {"entity_id": CONSENT}, blocking=True)
     assert (await hub_state(hub))["policy"]["consent"] is True

@@ -68,9 +68,7 @@ async def test_addon_goes_away_and_comes_back(
     issue_id = f"addon_unreachable_{init_integration.entry_id}"
 
     await asyncio.to_thread(hub.stop)
-    await wait_for(
-        lambda: hass.states.get(CONSENT).state == STATE_UNAVAILABLE, what="unavailable"
-    )
+    await wait_for(lambda: hass.states.get(CONSENT).state == STATE_UNAVAILABLE, what="unavailable")
     # Logged once when lost, however many reconnects fail meanwhile.
     await asyncio.sleep(0.5)
     assert len(_errors(caplog)) == 1
@@ -105,7 +103,5 @@ async def test_token_refused_while_running(
 
     await wait_for(reauth_started, what="reauth")
     assert hass.states.get(CONSENT).state == STATE_UNAVAILABLE
-    issue = ir.async_get(hass).async_get_issue(
-        DOMAIN, f"token_refused_{init_integration.entry_id}"
-    )
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, f"token_refused_{init_integration.entry_id}")
     assert issue is not None
