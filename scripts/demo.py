@@ -321,9 +321,10 @@ class Demo:
         p.info(f"config dir {self.ha_dir} (custom_components/rtcc_share -> the repo's)")
         # --skip-pip: everything needed is in the venv already, and Home Assistant's pinned
         # camera requirement (PyTurboJPEG 1.x) must not replace the add-on's PyTurboJPEG 2.
-        hass = str(Path(sys.executable).with_name("hass"))
         child = self.children.start(
-            "homeassistant", [hass, "-c", str(self.ha_dir), "--skip-pip"], env=self.env
+            "homeassistant",
+            [sys.executable, "-m", "homeassistant", "-c", str(self.ha_dir), "--skip-pip"],
+            env=self.env,
         )
         self.ha = HomeAssistant(f"http://127.0.0.1:{port}", self.session)
         try:
@@ -610,6 +611,13 @@ class Demo:
             snap_path.write_bytes(snapshot)
             self.results["snapshot"] = snap_path
             p.info(f"masked snapshot ({len(snapshot)} bytes): {snap_path}")
+            compare = self.out_dir / "compare.jpg"
+            compare.write_bytes(
+                demo_scene.side_by_side(
+                    (self.out_dir / "original_street.jpg").read_bytes(), snapshot
+                )
+            )
+            p.info(f"what the camera sees | what the city got: {compare}")
             frames: list[Path] = []
             if "stream" in camera.capabilities:
                 stream = city.stream(near.unlock_id, near.access_token, camera.id)

@@ -201,3 +201,17 @@ def backyard_frame() -> bytes:
     region(img, (0.1, 0.5, 0.35, 0.75))[...] = (30, 100, 170)  # a paddling pool
     region(img, (0.6, 0.25, 0.9, 0.6))[...] = (200, 200, 190)  # the shed
     return encode(img)
+
+
+def side_by_side(left: bytes, right: bytes, gap: int = 12) -> bytes:
+    """Two JPEGs next to each other (the right one scaled to the left one's height)."""
+    a, b = decode(left), decode(right)
+    if b.shape[0] != a.shape[0]:  # nearest-neighbour scaling is plenty for a comparison
+        rows = np.linspace(0, b.shape[0] - 1, a.shape[0]).round().astype(int)
+        width = round(b.shape[1] * a.shape[0] / b.shape[0])
+        cols = np.linspace(0, b.shape[1] - 1, width).round().astype(int)
+        b = b[rows][:, cols]
+    out = np.full((a.shape[0], a.shape[1] + gap + b.shape[1], 3), 255, dtype=np.uint8)
+    out[:, : a.shape[1]] = a
+    out[:, a.shape[1] + gap :] = b
+    return encode(out)
