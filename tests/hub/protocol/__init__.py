@@ -41,6 +41,7 @@ location and entity ids (`conftest.Recorder.assert_no_leaks`, run at teardown of
 | 3.1 429 quota "every validly signed unlock counts, declined ones too" + Retry-After | test_unlock::test_quota_counts_declined_unlocks_and_sets_retry_after |
 | 3.1 201 body; access_token when active/pending; cameras when active | test_unlock::test_valid_unlock_is_active_with_cameras, test_ask_pause::test_ask_mode_pending_then_approve |
 | 3.1 each decline reason → 201 declined, no access_token/cameras | test_unlock::test_decline_reasons[*], test_unlock::test_excluded_offense_is_case_insensitive, test_unlock::test_accept_counterparts |
+| 3.1 "farther than radius_m from the area's centre (great-circle distance)" | test_unlock::test_geofence_is_great_circle[*], test_unlock::test_decline_reasons[outside_area] |
 | 3.1 "granted as snapshot-only, not declined" | test_unlock::test_stream_request_downgraded_to_snapshot_only, test_unlock::test_stream_scope_granted_when_live_allowed |
 | 3.1 camera "ids are random per unlock ... no id contains the entity id" | test_unlock::test_camera_ids_random_per_unlock |
 | 3.2 "unknown unlock_id or a token that is not that unlock's own gets 401" | test_access::test_401_for_wrong_or_missing_token_and_unknown_unlock |

@@ -38,6 +38,7 @@ async def test_control_requires_token(env: Env, method: str, path: str) -> None:
         kwargs = {"json": {}} if method == "PUT" else {}
         r = await env.control.request(method, path, token=token, headers=headers, **kwargs)
         assert r.status == 401, (method, path, token, headers, r)
+        assert r.json["error"] == "unauthorized", r  # DESIGN: 401 {"error": "unauthorized"}
     # Nothing changed by the refused PUT / revoke_all.
     assert (await env.control.verify())["ok"] is True
 

@@ -14,10 +14,12 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from tests.hub.protocol.conftest import Env
 from tests.hub.protocol.helpers import assert_error, assert_no_store, find, parse_time, rfc3339
 from tests.support.city import (
+    DEFAULT_HOME,
     DROP,
     CityHub,
     area_at,
     default_incident,
+    offset_point,
     sign_hs256,
     sign_none,
     sign_rs256,
@@ -324,6 +326,27 @@ async def test_accept_counterparts(env: Env, claims: dict[str, Any], policy: dic
     await env.set_policy(**policy)
     r, _ = await env.unlock(**claims)
     assert r.status == 201 and r.json["status"] == "active", r
+
+
+def _area_east(east_m: float, radius_m: float) -> dict[str, float]:
+    lat, lon = offset_point(DEFAULT_HOME["lat"], DEFAULT_HOME["lon"], 0.0, east_m)
+    return {"lat": lat, "lon": lon, "radius_m": radius_m}
+
+
+@pytest.mark.parametrize(
+    ("area", "status"),
+    [
+        (_area_east(550, 500), "declined"),  # 550 m east: a flat lat/lon metric sees ~465 m
+        (_area_east(470, 500), "active"),
+        (area_at(distance_m=-530, radius_m=500), "declined"),  # south
+        (area_at(distance_m=-470, radius_m=500), "active"),
+    ],
+    ids=["east_outside", "east_inside", "south_outside", "south_inside"],
+)
+async def test_geofence_is_great_circle(env: Env, area: dict[str, float], status: str) -> None:
+    r, _ = await env.unlock(area=area)
+    assert r.status == 201, r
+    assert r.json["status"] == status, r
 
 
 async def test_stream_request_downgraded_to_snapshot_only(env: Env) -> None:
