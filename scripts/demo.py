@@ -745,15 +745,26 @@ class Demo:
         self.results["wall_s"] = p.done()
 
     def banner(self) -> str:
+        rel = os.path.relpath
+        key = rel(self.city_dir / "city_key.pem", REPO)
+        lat, lon = HOME_LAT + 0.0007, HOME_LON + 0.0007
         return "\n".join(
             [
                 "",
                 f"Home Assistant  {self.ha.url}",
                 f"  log in as     {OWNER_USERNAME} / {self.password}   ({OWNER_NAME})",
+                "  then Settings > Devices & services > RTCC Share: consent, per-camera share",
+                "  switches, share history; actions rtcc_share.pause_sharing / resume_sharing",
                 f"City API        {self.city_url}",
                 f"Control API     {self.control_url}   (bearer {self.control_token})",
-                f"City output     {self.out_dir}",
-                f"Logs            {self.base / 'logs'}",
+                f"City output     {rel(self.out_dir, REPO)}/   (compare.jpg: camera | city)",
+                f"Logs            {rel(self.base / 'logs', REPO)}/",
+                "",
+                "Play the city hub yourself (from the repository folder):",
+                f"  .venv/bin/python -m rtcc_hub.city unlock --url {self.city_url} --key {key} \\",
+                f"    --iss {HUB_ID} --aud {self.home_id} --incident-id I-42 --offense burglary \\",
+                f"    --case-number C-42 --lat {lat:.4f} --lon {lon:.4f} --radius-m 500 \\",
+                "    --duration-s 600 --scope snapshot,stream",
             ]
         )
 
