@@ -338,13 +338,16 @@ class Ledger:
             if not policy.consent:
                 self.transition(unlock, ENDED, "consent_withdrawn", now)
                 continue
-            if unlock.status == PENDING:
-                if unlock.decides_by is not None and now >= unlock.decides_by:
+            if unlock.status == PENDING and unlock.decides_by is not None:
+                if now >= unlock.decides_by:
                     self.transition(unlock, DECLINED, "ask_timeout", now)
-                continue
+                    continue
+            # Pending unlocks too: a camera unshared before approval stays out for good.
             for camera in list(unlock.cameras):
                 if not _shared(policy, camera.entity_id):
                     self.remove_camera(unlock, camera)
+            if unlock.status == PENDING:
+                continue
             paused = policy.paused(now)
             if unlock.status == ACTIVE and paused:
                 self.transition(unlock, SUSPENDED, "paused", now)
