@@ -175,3 +175,27 @@ async def test_pause_through_home_assistant_declines_the_next_unlock(scenario: d
     await _policy(scenario, lambda p: p["paused_until"] is None)
     after = await scenario.city_unlock(near=True, incident="I-PAUSE-2")
     assert after.status == "active"
+
+
+async def test_consent_off_in_home_assistant_ends_live_access(scenario: demo.Demo) -> None:
+    from rtcc_hub.city.client import CityApiError, CityClient
+
+    consent = scenario.entities["consent"]
+    await scenario.ha.call_service("rtcc_share", "resume_sharing", {})
+    await scenario.ha.call_service("switch", "turn_on", {"entity_id": consent})
+    await _policy(scenario, lambda p: p["consent"] is True and p["paused_until"] is None)
+    unlock = await scenario.city_unlock(near=True, incident="I-CONSENT")
+    assert unlock.status == "active"
+    assert unlock.access_token is not None
+    camera = unlock.cameras[0].id
+
+    await scenario.ha.call_service("switch", "turn_off", {"entity_id": consent})
+    await scenario.ha.wait_state(consent, lambda s: s["state"] == "off")
+    async with CityClient(scenario.city_url, session=scenario.session) as city:
+        status = await city.status(unlock.unlock_id, unlock.access_token)
+        assert (status.status, status.ended_reason) == ("ended", "consent_withdrawn")
+        with pytest.raises(CityApiError) as refused:
+            await city.snapshot(unlock.unlock_id, unlock.access_token, camera)
+        assert refused.value.status == 410
+    # And nothing new is granted while consent is off.
+    assert (await scenario.city_unlock(near=True, incident="I-CONSENT-2")).status == "declined"
