@@ -302,6 +302,13 @@ class Demo:
                 "Home Assistant's frontend package is missing (pip install "
                 "home-assistant-frontend); without it Home Assistant starts in recovery mode"
             )
+        try:
+            demo_scene.street_frame()
+        except Exception as err:
+            raise DemoError(
+                f"libjpeg-turbo 3 is needed (PyTurboJPEG 2): {err}. Run ./scripts/setup.sh and "
+                "point RTCC_TURBOJPEG_LIB at its libturbojpeg.so.0 (scripts/env.sh does)"
+            ) from None
         self.base.mkdir(parents=True, exist_ok=True)
         self.children.reap_leftovers()
         for sub in ("homeassistant", "media", "addon", "city", "out", "logs"):
@@ -729,6 +736,11 @@ class Demo:
     async def run(self) -> None:
         p = self.progress
         total = 6
+        p.say(
+            "rtcc_share demo: a real Home Assistant with two cameras, the rtcc_share add-on and\n"
+            "integration, and a simulated city Real Time Crime Center asking for access.\n"
+            f"Everything runs on 127.0.0.1; working folder {self.base} (wiped on each run)."
+        )
         self.prepare()
         p.step(1, total, "Home Assistant: fresh config, start, onboard the owner")
         await self.start_home_assistant()
