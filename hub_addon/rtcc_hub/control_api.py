@@ -10,6 +10,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from .audit import Entry
 from .errors import ApiError, from_http_exception
@@ -28,7 +29,7 @@ EVENT_QUEUE_MAX = 1000
 
 
 @web.middleware
-async def _auth_and_errors(request: web.Request, handler: web.Handler) -> web.StreamResponse:
+async def _auth_and_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     if not _authorised(request):
         return ApiError(401, "unauthorized", "A valid control token is required.").response()
     try:
@@ -85,7 +86,7 @@ async def put_policy(request: web.Request) -> web.Response:
     return web.json_response(policy.as_json())
 
 
-def _unlock_action(action: str) -> web.Handler:
+def _unlock_action(action: str) -> Handler:
     async def handler(request: web.Request) -> web.Response:
         hub = request.app[HUB_KEY]
         method = {"approve": hub.approve, "decline": hub.decline, "revoke": hub.revoke}[action]
@@ -159,14 +160,14 @@ async def events(request: web.Request) -> web.StreamResponse:
                     break
         await response.write(b": connected\n\n")
         while not hub.stopping.is_set() and not overflow.is_set():
-            entry = await _next_entry(queue, hub.stopping, KEEPALIVE_S)
-            if entry is None:
+            live = await _next_entry(queue, hub.stopping, KEEPALIVE_S)
+            if live is None:
                 if not hub.stopping.is_set():
                     await response.write(b": keepalive\n\n")
                 continue
-            if entry["seq"] > last_seq:
-                await response.write(_sse(entry))
-                last_seq = entry["seq"]
+            if live["seq"] > last_seq:
+                await response.write(_sse(live))
+                last_seq = live["seq"]
         with contextlib.suppress(ConnectionError, RuntimeError):
             await response.write_eof()
         return response

@@ -338,10 +338,10 @@ class Ledger:
             if not policy.consent:
                 self.transition(unlock, ENDED, "consent_withdrawn", now)
                 continue
-            if unlock.status == PENDING and unlock.decides_by is not None:
-                if now >= unlock.decides_by:
-                    self.transition(unlock, DECLINED, "ask_timeout", now)
-                    continue
+            decides_by = unlock.decides_by
+            if unlock.status == PENDING and decides_by is not None and now >= decides_by:
+                self.transition(unlock, DECLINED, "ask_timeout", now)
+                continue
             # Pending unlocks too: a camera unshared before approval stays out for good.
             for camera in list(unlock.cameras):
                 if not _shared(policy, camera.entity_id):

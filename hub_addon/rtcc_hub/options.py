@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import voluptuous as vol
-from voluptuous.humanize import humanize_error
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
+from voluptuous.humanize import humanize_error
 
 DEFAULT_CITY_PORT = 8787
 DEFAULT_CONTROL_PORT = 8788

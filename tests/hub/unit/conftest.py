@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
-import types
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,36 +14,6 @@ import pytest
 from tests.hub.unit.fakes import Clock, FakeCameras, FakeProcessor
 from tests.hub.unit.helpers import policy_doc
 from tests.support.city import CityHub
-
-
-def _ensure_imaging() -> None:
-    """Until rtcc_hub.imaging lands, give the core the interface of DESIGN.md to import."""
-    try:
-        import rtcc_hub.imaging  # noqa: F401
-    except ImportError:
-        from dataclasses import dataclass as dc
-
-        module = types.ModuleType("rtcc_hub.imaging")
-
-        @dc(frozen=True, slots=True)
-        class OutputSpec:
-            masks: tuple[Any, ...] = ()
-            max_width: int | None = None
-
-        class ImageError(Exception):
-            pass
-
-        class ImageProcessor(FakeProcessor):
-            def __init__(self, **kwargs: Any) -> None:
-                super().__init__()
-
-        module.OutputSpec = OutputSpec  # type: ignore[attr-defined]
-        module.ImageError = ImageError  # type: ignore[attr-defined]
-        module.ImageProcessor = ImageProcessor  # type: ignore[attr-defined]
-        sys.modules["rtcc_hub.imaging"] = module
-
-
-_ensure_imaging()
 
 CONTROL_TOKEN = "control-token-" + "x" * 24
 
@@ -106,9 +74,7 @@ class Env:
 
     def token(self, **claims: Any) -> str:
         claims.setdefault("area", {"lat": 32.2988, "lon": -90.1848, "radius_m": 500})
-        claims.setdefault(
-            "incident", {"id": "I-1", "case_number": "C-9", "offense": "burglary"}
-        )
+        claims.setdefault("incident", {"id": "I-1", "case_number": "C-9", "offense": "burglary"})
         return self.city.token(self.hub.home_id, now=self.clock(), **claims)
 
     async def unlock(self, **claims: Any) -> tuple[int, Any]:

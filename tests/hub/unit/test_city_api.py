@@ -45,7 +45,14 @@ async def test_errors_are_json_and_not_cached(
 
 @pytest.mark.parametrize(
     "body",
-    [b"not json", b"[]", b'{"tok": "x"}', b'{"token": 5}', b"\xff\xfe", b'{"token": "' + b"a" * 17000 + b'"}'],
+    [
+        b"not json",
+        b"[]",
+        b'{"tok": "x"}',
+        b'{"token": 5}',
+        b"\xff\xfe",
+        b'{"token": "' + b"a" * 17000 + b'"}',
+    ],
 )
 async def test_bad_bodies(env: Env, body: bytes) -> None:
     async with env.session.post(env.city_url + "/api/v1/unlocks", data=body) as response:
@@ -125,7 +132,9 @@ async def test_replay_is_refused_also_after_restart(env: Env) -> None:
     async with env.session.post(env.city_url + "/api/v1/unlocks", json={"token": token}) as r:
         assert r.status == 401
         assert (await r.json())["error"] == "invalid_token"
-    reasons = [e["detail"]["reason"] for e in env.hub.audit.entries() if e["event"] == "unlock_refused"]
+    reasons = [
+        e["detail"]["reason"] for e in env.hub.audit.entries() if e["event"] == "unlock_refused"
+    ]
     assert reasons == ["replayed_jti", "replayed_jti"]
 
 
@@ -145,7 +154,9 @@ async def test_invalid_tokens_are_401_and_audited(env: Env) -> None:
 async def test_quota_counts_declined_and_sets_retry_after(env: Env) -> None:
     await env.put_policy(max_unlocks_per_week=2, consent=True)
     assert (await env.unlock())[0] == 201
-    assert (await env.unlock(incident={"id": "I", "offense": "protest", "case_number": "C"}))[0] == 201
+    assert (await env.unlock(incident={"id": "I", "offense": "protest", "case_number": "C"}))[
+        0
+    ] == 201
     async with env.session.post(
         env.city_url + "/api/v1/unlocks", json={"token": env.token()}
     ) as response:
@@ -240,7 +251,9 @@ async def test_consent_withdrawn_ends_everything(env: Env) -> None:
     assert pending["status"] == "pending" and "cameras" not in pending
     await env.put_policy(consent=False)
     for body in (active, pending):
-        view = await (await env.city_get(f"/api/v1/unlocks/{body['unlock_id']}", body["access_token"])).json()
+        view = await (
+            await env.city_get(f"/api/v1/unlocks/{body['unlock_id']}", body["access_token"])
+        ).json()
         assert view["status"] == "ended" and view["ended_reason"] == "consent_withdrawn"
 
 
@@ -256,7 +269,9 @@ async def test_delete_ends_with_hub_closed(env: Env) -> None:
         assert response.status == 204
     view = await (await env.city_get(path, body["access_token"])).json()
     assert view["ended_reason"] == "hub_closed"
-    snap = await env.city_get(path + f"/cameras/{body['cameras'][0]['id']}/snapshot", body["access_token"])
+    snap = await env.city_get(
+        path + f"/cameras/{body['cameras'][0]['id']}/snapshot", body["access_token"]
+    )
     assert snap.status == 410
 
 

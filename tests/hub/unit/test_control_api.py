@@ -58,9 +58,10 @@ async def test_policy_revision_and_identical_put(env: Env) -> None:
     assert second["revision"] == 2
     changes = [e for e in env.hub.audit.entries() if e["event"] == "policy_changed"]
     assert [e["detail"] for e in changes] == [
-        {"revision": 1, "changed": [
-            "consent", "home", "allow_live", "excluded_offenses", "cameras"
-        ]},
+        {
+            "revision": 1,
+            "changed": ["consent", "home", "allow_live", "excluded_offenses", "cameras"],
+        },
         {"revision": 2, "changed": ["max_radius_m"]},
     ]
     assert "32.2988" not in json.dumps(changes)
@@ -107,11 +108,15 @@ async def test_ask_mode_approve_decline_and_409(env: Env) -> None:
     view = await (await env.city_get(snap_path, first["access_token"])).json()
     assert view["status"] == "pending" and view["cameras"] == []
 
-    status, approved = await env.control("POST", f"/control/v1/unlocks/{first['unlock_id']}/approve")
+    status, approved = await env.control(
+        "POST", f"/control/v1/unlocks/{first['unlock_id']}/approve"
+    )
     assert status == 200 and approved["status"] == "active"
     status, body = await env.control("POST", f"/control/v1/unlocks/{first['unlock_id']}/approve")
     assert status == 409 and body["error"] == "conflict"
-    status, declined = await env.control("POST", f"/control/v1/unlocks/{second['unlock_id']}/decline")
+    status, declined = await env.control(
+        "POST", f"/control/v1/unlocks/{second['unlock_id']}/decline"
+    )
     assert status == 200 and declined["status"] == "declined"
     status, _ = await env.control("POST", f"/control/v1/unlocks/{second['unlock_id']}/revoke")
     assert status == 409
@@ -126,9 +131,7 @@ async def test_ask_timeout_declines_on_its_own(env: Env) -> None:
     _, body = await env.unlock()
     env.clock.advance(11)
     await asyncio.sleep(0.6)  # the scheduler, not a request, makes the change
-    statuses = [
-        e["detail"] for e in env.hub.audit.entries() if e["event"] == "unlock_status"
-    ]
+    statuses = [e["detail"] for e in env.hub.audit.entries() if e["event"] == "unlock_status"]
     assert statuses[-1]["status"] == "declined" and statuses[-1]["reason"] == "ask_timeout"
     assert env.hub.ledger.get(body["unlock_id"]).status == "declined"
 
@@ -191,7 +194,9 @@ async def test_history_paging_and_verify(env: Env) -> None:
     assert result == {"ok": True, "entries": page["head_seq"], "head": entries[-1]["hash"]}
 
 
-async def read_events(env: Env, count: int, query: str = "", headers: dict[str, str] | None = None) -> list[dict[str, Any]]:
+async def read_events(
+    env: Env, count: int, query: str = "", headers: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
     events: list[dict[str, Any]] = []
     async with env.session.get(
         env.control_url + "/control/v1/events" + query,

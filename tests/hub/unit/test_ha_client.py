@@ -31,10 +31,9 @@ async def test_http_errors_are_unavailable(mode: str) -> None:
 
 
 async def test_wrong_token_is_unavailable() -> None:
-    async with StandinHA(token="t", cameras=["camera.a"]) as ha:
-        async with aiohttp.ClientSession() as session:
-            with pytest.raises(CameraUnavailable):
-                await HomeAssistantClient(session, ha.url, "wrong").fetch_still("camera.a")
+    async with StandinHA(token="t", cameras=["camera.a"]) as ha, aiohttp.ClientSession() as session:
+        with pytest.raises(CameraUnavailable):
+            await HomeAssistantClient(session, ha.url, "wrong").fetch_still("camera.a")
 
 
 async def test_hanging_home_assistant_times_out(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -56,7 +55,6 @@ async def test_unreachable_home_assistant() -> None:
 
 async def test_oversized_still_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ha_client, "MAX_STILL_BYTES", 100)
-    async with StandinHA(token="t", cameras=["camera.a"]) as ha:
-        async with aiohttp.ClientSession() as session:
-            with pytest.raises(CameraUnavailable, match="too large"):
-                await HomeAssistantClient(session, ha.url, "t").fetch_still("camera.a")
+    async with StandinHA(token="t", cameras=["camera.a"]) as ha, aiohttp.ClientSession() as session:
+        with pytest.raises(CameraUnavailable, match="too large"):
+            await HomeAssistantClient(session, ha.url, "t").fetch_still("camera.a")

@@ -62,7 +62,11 @@ def test_round_trip_through_json() -> None:
         ({"cameras": [{"entity_id": "camera.x", "label": "x", "max_fps": 0}]}, "max_fps"),
         ({"cameras": [{"entity_id": "camera.x", "label": "x", "max_width": 8}]}, "max_width"),
         (
-            {"cameras": [{"entity_id": "camera.x", "label": "x", "masks": [[[0, 0], [2, 0], [0, 1]]]}]},
+            {
+                "cameras": [
+                    {"entity_id": "camera.x", "label": "x", "masks": [[[0, 0], [2, 0], [0, 1]]]}
+                ]
+            },
             "cameras[0].masks",
         ),
         (
@@ -70,7 +74,12 @@ def test_round_trip_through_json() -> None:
             "cameras[0].masks",
         ),
         (
-            {"cameras": [{"entity_id": "camera.x", "label": "a"}, {"entity_id": "camera.x", "label": "b"}]},
+            {
+                "cameras": [
+                    {"entity_id": "camera.x", "label": "a"},
+                    {"entity_id": "camera.x", "label": "b"},
+                ]
+            },
             "cameras",
         ),
     ],

@@ -62,11 +62,16 @@ def test_quota_times(tmp_path: Path) -> None:
 
 def test_transaction_rolls_back_and_nests(tmp_path: Path) -> None:
     storage = Storage.open(tmp_path)
-    with pytest.raises(RuntimeError), storage.transaction():
-        storage.set_meta("a", "1")
+
+    def failing_writes() -> None:
         with storage.transaction():
-            storage.set_meta("b", "2")
-        raise RuntimeError
+            storage.set_meta("a", "1")
+            with storage.transaction():
+                storage.set_meta("b", "2")
+            raise RuntimeError
+
+    with pytest.raises(RuntimeError):
+        failing_writes()
     assert storage.get_meta("a") is None and storage.get_meta("b") is None
     with storage.transaction():
         storage.set_meta("a", "1")

@@ -152,7 +152,9 @@ async def test_stream_ends_on_revoke(env: Env) -> None:
         await env.control("POST", f"/control/v1/unlocks/{body['unlock_id']}/revoke")
 
     await ends_within(env, revoke)
-    reasons = [e["detail"]["reason"] for e in env.hub.audit.entries() if e["event"] == "stream_closed"]
+    reasons = [
+        e["detail"]["reason"] for e in env.hub.audit.entries() if e["event"] == "stream_closed"
+    ]
     assert reasons == ["unlock_ended"]
 
 
@@ -180,12 +182,16 @@ async def test_stream_ends_on_consent_withdrawal(env: Env) -> None:
 async def test_stream_ends_when_camera_unshared(env: Env) -> None:
     async def unshare(body: dict[str, Any]) -> None:
         await env.put_policy(
-            cameras=[{"entity_id": "camera.front_door", "label": "Front door", "share": False},
-                     {"entity_id": "camera.garden", "label": "Garden", "share": True}]
+            cameras=[
+                {"entity_id": "camera.front_door", "label": "Front door", "share": False},
+                {"entity_id": "camera.garden", "label": "Garden", "share": True},
+            ]
         )
 
     await ends_within(env, unshare)
-    reasons = [e["detail"]["reason"] for e in env.hub.audit.entries() if e["event"] == "stream_closed"]
+    reasons = [
+        e["detail"]["reason"] for e in env.hub.audit.entries() if e["event"] == "stream_closed"
+    ]
     assert reasons == ["camera_removed"]
 
 

@@ -54,7 +54,9 @@ def test_pyjwt_reference_token(hub_key: city.CityHub, hubs: tuple[HubConfig, ...
     assert verify(hub_key.sign_pyjwt(hub_key.claims(HOME_ID, now=NOW)), hubs).jti
 
 
-def test_audience_list_with_only_this_home(hub_key: city.CityHub, hubs: tuple[HubConfig, ...]) -> None:
+def test_audience_list_with_only_this_home(
+    hub_key: city.CityHub, hubs: tuple[HubConfig, ...]
+) -> None:
     claims = hub_key.claims(HOME_ID, now=NOW)
     claims["aud"] = [HOME_ID]
     assert verify(hub_key.sign(claims), hubs)
@@ -70,7 +72,10 @@ def test_audience_list_with_only_this_home(hub_key: city.CityHub, hubs: tuple[Hu
         (lambda k: k.token(HOME_ID, now=NOW, headers={"kid": "k2"}), "unknown_kid"),
         (lambda k: k.token(HOME_ID, now=NOW, headers={"kid": city.DROP}), "unknown_kid"),
         (lambda k: city.tamper_signature(k.token(HOME_ID, now=NOW)), "bad_signature"),
-        (lambda k: city.tamper_payload(k.token(HOME_ID, now=NOW), scope=["stream"]), "bad_signature"),
+        (
+            lambda k: city.tamper_payload(k.token(HOME_ID, now=NOW), scope=["stream"]),
+            "bad_signature",
+        ),
         (lambda k: k.token(HOME_ID, now=NOW, alg="ES256"), "bad_algorithm"),
         (lambda k: city.sign_none(k.claims(HOME_ID, now=NOW)), "bad_algorithm"),
         (lambda k: city.sign_rs256(k.claims(HOME_ID, now=NOW)), "bad_algorithm"),
@@ -78,7 +83,10 @@ def test_audience_list_with_only_this_home(hub_key: city.CityHub, hubs: tuple[Hu
         (lambda k: k.token(HOME_ID, now=NOW + 61), "iat_out_of_range"),
         (lambda k: k.token(HOME_ID, now=NOW, nbf=NOW + 61), "not_yet_valid"),
         (lambda k: k.token(HOME_ID, now=NOW, exp=NOW), "expired"),
-        (lambda k: k.token(HOME_ID, now=NOW, nbf=NOW - 30, exp=NOW - 30 + 86401), "window_too_long"),
+        (
+            lambda k: k.token(HOME_ID, now=NOW, nbf=NOW - 30, exp=NOW - 30 + 86401),
+            "window_too_long",
+        ),
         (lambda k: k.token(HOME_ID, now=NOW, nbf=NOW + 50, exp=NOW + 40), "window_too_long"),
         (lambda k: k.token(HOME_ID, now=NOW, jti=city.DROP), "malformed_claims"),
         (lambda k: k.token(HOME_ID, now=NOW, jti=""), "malformed_claims"),
@@ -88,19 +96,35 @@ def test_audience_list_with_only_this_home(hub_key: city.CityHub, hubs: tuple[Hu
         (lambda k: k.token(HOME_ID, now=NOW, scope=["live"]), "malformed_claims"),
         (lambda k: k.token(HOME_ID, now=NOW, scope=["snapshot", "snapshot"]), "malformed_claims"),
         (lambda k: k.token(HOME_ID, now=NOW, scope="snapshot"), "malformed_claims"),
-        (lambda k: k.token(HOME_ID, now=NOW, area={"lat": 91, "lon": 0, "radius_m": 100}), "malformed_claims"),
-        (lambda k: k.token(HOME_ID, now=NOW, area={"lat": 0, "lon": 0, "radius_m": 0}), "malformed_claims"),
+        (
+            lambda k: k.token(HOME_ID, now=NOW, area={"lat": 91, "lon": 0, "radius_m": 100}),
+            "malformed_claims",
+        ),
+        (
+            lambda k: k.token(HOME_ID, now=NOW, area={"lat": 0, "lon": 0, "radius_m": 0}),
+            "malformed_claims",
+        ),
         (lambda k: k.token(HOME_ID, now=NOW, area={"lat": 0, "lon": 0}), "malformed_claims"),
         (lambda k: k.token(HOME_ID, now=NOW, incident={"id": "I"}), "malformed_claims"),
-        (lambda k: k.token(HOME_ID, now=NOW, incident={"id": "I", "offense": "x", "extra": 1}), "malformed_claims"),
-        (lambda k: k.token(HOME_ID, now=NOW, incident={"id": 5, "offense": "x"}), "malformed_claims"),
+        (
+            lambda k: k.token(HOME_ID, now=NOW, incident={"id": "I", "offense": "x", "extra": 1}),
+            "malformed_claims",
+        ),
+        (
+            lambda k: k.token(HOME_ID, now=NOW, incident={"id": 5, "offense": "x"}),
+            "malformed_claims",
+        ),
     ],
 )
-def test_refused(hub_key: city.CityHub, hubs: tuple[HubConfig, ...], make: Any, expected: str) -> None:
+def test_refused(
+    hub_key: city.CityHub, hubs: tuple[HubConfig, ...], make: Any, expected: str
+) -> None:
     assert reason(make(hub_key), hubs) == expected
 
 
-def test_hs256_with_public_key_as_secret(hub_key: city.CityHub, hubs: tuple[HubConfig, ...]) -> None:
+def test_hs256_with_public_key_as_secret(
+    hub_key: city.CityHub, hubs: tuple[HubConfig, ...]
+) -> None:
     token = city.sign_hs256(hub_key.claims(HOME_ID, now=NOW), hub_key.public_pem.encode())
     assert reason(token, hubs) == "bad_algorithm"
 
