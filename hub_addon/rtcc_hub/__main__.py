@@ -22,6 +22,7 @@ import aiohttp
 from . import __version__
 from .app import Hub
 from .audit import verify_rows
+from .imaging import ImageError
 from .options import Options, OptionsError, load_options
 from .storage import DB_FILENAME, Storage
 
@@ -140,7 +141,12 @@ def main(argv: list[str] | None = None) -> int:
     except OptionsError as err:
         print(str(err), file=sys.stderr)
         return 2
-    asyncio.run(run(options, data_dir))
+    try:
+        asyncio.run(run(options, data_dir))
+    except (ImageError, OSError) as err:
+        # No JPEG library, a port in use, an unreadable data dir or TLS file: say so plainly.
+        print(f"rtcc_hub cannot start: {err}", file=sys.stderr)
+        return 1
     return 0
 
 
