@@ -120,20 +120,20 @@ def set_dimensions(jpeg: bytes, width: int, height: int) -> bytes:
 
 @cache
 def turbo() -> Any:
-    from turbojpeg import TurboJPEG  # noqa: PLC0415
+    from turbojpeg import TurboJPEG
 
     return TurboJPEG(lib_path=os.environ.get("RTCC_TURBOJPEG_LIB"))
 
 
 def encode(rgb: np.ndarray, quality: int = 90) -> bytes:
-    from turbojpeg import TJPF_RGB  # noqa: PLC0415
+    from turbojpeg import TJPF_RGB
 
     return bytes(turbo().encode(np.ascontiguousarray(rgb), quality=quality, pixel_format=TJPF_RGB))
 
 
 def decode(data: bytes) -> np.ndarray:
     """Decode to an RGB uint8 array of shape (height, width, 3)."""
-    from turbojpeg import TJPF_RGB  # noqa: PLC0415
+    from turbojpeg import TJPF_RGB
 
     return np.asarray(turbo().decode(data, pixel_format=TJPF_RGB))
 

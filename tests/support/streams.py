@@ -98,7 +98,9 @@ class SseEvent:
 
 async def sse_events(resp: aiohttp.ClientResponse) -> AsyncIterator[SseEvent]:
     """Server-sent events (comments such as `: keepalive` are skipped)."""
-    event, data, ev_id = "message", [], None
+    event: str = "message"
+    data: list[str] = []
+    ev_id: str | None = None
     async for raw in resp.content:
         line = raw.decode("utf-8").rstrip("\r\n")
         if not line:
