@@ -313,8 +313,8 @@ class Demo:
         self.children.reap_leftovers()
         for sub in ("homeassistant", "media", "addon", "city", "out", "logs"):
             shutil.rmtree(self.base / sub, ignore_errors=True)
-        for sub in (self.media_dir, self.addon_dir, self.city_dir, self.out_dir):
-            sub.mkdir(parents=True)
+        for folder in (self.media_dir, self.addon_dir, self.city_dir, self.out_dir):
+            folder.mkdir(parents=True)
 
     # -- step 1 -------------------------------------------------------------------------------
 
@@ -570,19 +570,21 @@ class Demo:
             area = Area(lat=HOME_LAT + 0.0007, lon=HOME_LON + 0.0007, radius_m=500)
         else:  # Ridgeland, about 15 km north: the home is far outside
             area = Area(lat=32.4285, lon=-90.1323, radius_m=500)
-        return sign_unlock_token(
-            self.city_key,
-            issuer=HUB_ID,
-            audience=self.home_id,
-            incident=Incident(
-                id=incident,
-                offense="burglary",
-                case_number="JPD-26-004512",
-                summary="Break-in reported on the street; looking for a vehicle leaving the scene",
-            ),
-            area=area,
-            scope=list(scope),
-            duration_s=1800,
+        return str(
+            sign_unlock_token(
+                self.city_key,
+                issuer=HUB_ID,
+                audience=self.home_id,
+                incident=Incident(
+                    id=incident,
+                    offense="burglary",
+                    case_number="JPD-26-004512",
+                    summary="Break-in on the street; looking for a vehicle leaving the scene",
+                ),
+                area=area,
+                scope=list(scope),
+                duration_s=1800,
+            )
         )
 
     async def city_unlock(self, **kwargs: Any) -> Unlocked:
@@ -803,7 +805,6 @@ async def amain(args: argparse.Namespace) -> int:
         dead = [c.name for c in demo.children.items if not c.alive()]
         print(f"stopped: {', '.join(dead)} exited")
         return 1
-    return 0
 
 
 def main() -> int:

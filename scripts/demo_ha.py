@@ -180,7 +180,7 @@ class HomeAssistant:
             if kind in ("create_entry", "abort"):
                 if kind == "abort":
                     raise HomeAssistantError(f"flow {start} aborted: {step.get('reason')}")
-                return step
+                return dict(step)
             if kind not in ("form", "menu"):
                 raise HomeAssistantError(f"flow {start}: unexpected step {step}")
             if step.get("errors"):
