@@ -23,6 +23,7 @@ location and entity ids (`conftest.Recorder.assert_no_leaks`, run at teardown of
 | 2 "Hard limits: radius 50..5000 m, duration 1 s..24 h" | test_policy::test_hard_limit_boundaries_accepted, test_policy::test_invalid_policy_400_names_field_and_changes_nothing[radius_below_50, radius_above_5000, duration_zero, duration_above_24h] |
 | 2 `home` "never leaves the home" | conftest Recorder (every test), test_policy::test_policy_change_is_audited_without_home |
 | 2 `masks` "Masked pixels are black in everything the city receives" | test_access::test_snapshot_masked_and_stripped, test_access::test_snapshot_scaled_to_max_width_and_triangle_masked, test_access::test_mask_added_during_unlock_applies_at_once, test_stream::test_stream_parts_are_masked_jpegs, test_stream::test_two_unlocks_on_one_camera_both_masked |
+| 2 "A change takes effect at once on live access" (masks) | test_access::test_mask_added_during_unlock_applies_at_once, test_stream::test_mask_change_applies_to_open_stream |
 | 2 `max_width` "scaled down before they leave" | test_access::test_snapshot_scaled_to_max_width_and_triangle_masked, test_access::test_snapshot_max_width_change_applies, test_stream::test_stream_scaled_and_masked |
 | 2 `max_fps` "caps streams" | test_stream::test_stream_at_most_max_fps |
 | 2 "consent withdrawn ends every unlock (consent_withdrawn)" | test_access::test_consent_withdrawn_ends_every_unlock, test_stream::test_stream_ends_within_2s[consent_withdrawn] |
@@ -55,6 +56,7 @@ location and entity ids (`conftest.Recorder.assert_no_leaks`, run at teardown of
 | 3.2 stream multipart, "each part Content-Type: image/jpeg, masked like snapshots" | test_stream::test_stream_parts_are_masked_jpegs, test_stream::test_stream_scaled_and_masked |
 | 3.2 stream "403 not_active if the unlock's scope has no stream" | test_stream::test_stream_403_without_stream_scope, test_unlock::test_stream_request_downgraded_to_snapshot_only |
 | 3.2 stream "ends within 2 s of the unlock expiring, ending, being suspended, or the camera leaving" | test_stream::test_stream_ends_within_2s[*], test_stream::test_stream_ends_within_2s_of_expiry |
+| 3.2 nothing streams once ended (fail closed) | test_stream::test_no_stream_after_end |
 | 3.2 slow viewers (per-viewer queues, DESIGN streaming.py) | test_stream::test_stalled_viewer_does_not_delay_others |
 | 3.2 "DELETE → 204; the unlock ends with hub_closed" | test_access::test_delete_ends_unlock_hub_closed, test_stream::test_stream_ends_within_2s[hub_closed] |
 | 3.2 health "200 {"status": "ok"} without authentication and says nothing else" | test_access::test_health_says_only_ok |

@@ -172,17 +172,21 @@ async def test_events_stream_delivers_entries_live(env: Env) -> None:
     assert live[-1] in history
 
 
-async def test_events_replay_after(env: Env) -> None:
+@pytest.mark.parametrize("how", ["query", "last_event_id"])
+async def test_events_replay_after(env: Env, how: str) -> None:
     head = await env.control.head_seq()
     await env.set_policy(max_radius_m=701)
     await env.set_policy(max_radius_m=702)
     expected = await env.control.entries_since(head)
     got: list[dict] = []
-    url = f"{env.hub.control_url}/control/v1/events?after={head}"
+    url = f"{env.hub.control_url}/control/v1/events"
+    headers = {"Authorization": f"Bearer {env.hub.control_token}"}
+    if how == "query":
+        url += f"?after={head}"
+    else:  # DESIGN: the Last-Event-ID header works like ?after=
+        headers["Last-Event-ID"] = str(head)
     timeout = aiohttp.ClientTimeout(total=None, sock_read=None)
-    async with env.session.get(
-        url, headers={"Authorization": f"Bearer {env.hub.control_token}"}, timeout=timeout
-    ) as resp:
+    async with env.session.get(url, headers=headers, timeout=timeout) as resp:
         assert resp.status == 200
 
         async def read() -> None:

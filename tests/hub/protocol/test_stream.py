@@ -245,3 +245,30 @@ async def test_two_unlocks_on_one_camera_both_masked(env: Env) -> None:
     assert len(pb) == 2
     for part in [*pa, *pb]:
         jp.assert_masked(jp.decode(part.body), [BACK_MASK], margin=12)
+
+
+async def test_mask_change_applies_to_open_stream(env: Env) -> None:
+    """PROTOCOL 2: "A change takes effect at once on live access"."""
+    u = await env.active_unlock(scope=STREAM, duration_s=60)
+    full = [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]
+    async with env.city.stream(u.id, u.cam("Front door"), u.token) as resp:
+        first, _ = await collect_parts(env.recorder, resp, duration_s=8, max_parts=1)
+        assert first
+        jp.assert_not_black(jp.decode(first[0].body), [FRONT_MASK])
+        await env.update_camera(FRONT, masks=[full])
+        changed = time.monotonic()
+        parts, ended = await collect_parts(env.recorder, resp, duration_s=3.0)
+    late = [p for p in parts if p.at - changed > 0.5]  # frames already in flight may pass
+    assert late, (len(parts), ended)
+    for part in late:
+        jp.assert_masked(jp.decode(part.body), [full], margin=1)
+
+
+async def test_no_stream_after_end(env: Env) -> None:
+    u = await env.active_unlock(scope=STREAM)
+    assert (await env.city.delete(u.id, u.token)).status == 204
+    r = await env.city.request(
+        "GET", f"/api/v1/unlocks/{u.id}/cameras/{u.cam('Front door')}/stream", token=u.token
+    )
+    assert r.status in (403, 410), r
+    assert_error(r, r.status, None)
