@@ -222,8 +222,9 @@ async def test_switches_write_the_policy(
     assert state["unlocks"] == []
     await wait_for(lambda: _state(hass, CONSENT) == "off")
     await wait_for(lambda: _state(hass, ACTIVE) == "0")
-    await wait_for(lambda: bool(_events(events, status="ended")))
-    assert _events(events, unlock_id=granted["unlock_id"])[0]["end_reason"] == ("consent_withdrawn")
+    ended = {"unlock_id": granted["unlock_id"], "status": "ended"}
+    await wait_for(lambda: bool(_events(events, **ended)), what="ended event")
+    assert _events(events, **ended)[0]["end_reason"] == "consent_withdrawn"
 
     await hass.services.async_call("switch", "turn_on", {"entity_id": CONSENT}, blocking=True)
     assert (await hub_state(hub))["policy"]["consent"] is True
