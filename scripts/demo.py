@@ -334,13 +334,17 @@ class Demo:
             env=self.env,
         )
         self.ha = HomeAssistant(f"http://127.0.0.1:{port}", self.session)
+        started = time.monotonic()
         try:
             await self.ha.wait_ready(120, child.alive)
         except HomeAssistantError as err:
             raise DemoError(f"{err}\n--- {child.log} ---\n{child.tail()}") from None
-        p.info(f"Home Assistant is up at {self.ha.url}")
+        p.info(f"Home Assistant is up at {self.ha.url} ({time.monotonic() - started:.1f} s)")
         await self.ha.onboard(name=OWNER_NAME, username=OWNER_USERNAME, password=self.password)
-        p.info(f"onboarded: owner account '{OWNER_USERNAME}' / '{self.password}'")
+        p.info(
+            f"onboarded: owner account '{OWNER_USERNAME}' / '{self.password}' "
+            f"({time.monotonic() - started:.1f} s)"
+        )
         self.ha_token = await self.ha.create_long_lived_token("rtcc_share add-on (demo)")
         p.info("long-lived access token created for the add-on")
 
