@@ -70,7 +70,8 @@ def bilinear(rgb: U8, width: int, height: int) -> U8:
     img = rgb.astype(np.float32)
     rows = img[y0] * (1 - wy) + img[y1] * wy
     out = rows[:, x0] * (1 - wx) + rows[:, x1] * wx
-    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+    resized: U8 = np.clip(out + 0.5, 0, 255).astype(np.uint8)
+    return resized
 
 
 def measure(cases: dict[str, Callable[[], object]], frames: int) -> dict[str, float]:

@@ -120,6 +120,8 @@ def strip_metadata(jpeg: bytes) -> bytes:
 
 
 def _walk(jpeg: bytes) -> _Walked:
+    if not isinstance(jpeg, bytes | bytearray | memoryview):
+        raise ImageError("JPEG must be bytes")
     data = bytes(jpeg)
     if not data.startswith(b"\xff\xd8"):
         raise ImageError("not a JPEG: no SOI marker")
@@ -343,10 +345,12 @@ def _decode_factor(
 ) -> tuple[int, int]:
     """Smallest DCT-domain scaling factor (<= 1) whose output still covers `target`.
 
-    Trade-off: scaling in the IDCT is nearly free and averages properly, but only in steps of
-    1/8. Decoding to the next size at or above the target and resizing the rest (at most
-    8/7 for large reductions) keeps the allowed width instead of dropping to the step below
-    it (1920 -> 1280 would otherwise give 1200).
+    Trade-off: the scaled IDCT averages properly and costs about what a full decode costs
+    (3/4 is no faster than 1/1 in libjpeg-turbo 3, 1/2 and below are faster), but it only
+    comes in steps of 1/8. Decoding to the step at or above the target and resampling the
+    rest keeps the allowed width instead of dropping to the step below (1920 -> 1280 would
+    otherwise give 1200), and the resample only bridges a small ratio (1440 -> 1280 here;
+    at most 5/4 for reductions down to 1/2, at most 2 below that) where two taps suffice.
     """
     usable = [f for f in factors if f[0] <= f[1]]
     fits = [f for f in usable if _scaled(width, f) >= target[0] and _scaled(height, f) >= target[1]]
@@ -371,8 +375,8 @@ def _taps(
 def _resize_into(source: _U8, target: _U8) -> None:
     """Two-tap linear resample of a 2-D (or 3-D interleaved) uint8 image into `target`.
 
-    Only ever used for the remainder after DCT scaling (a ratio of at most 8/7 once the
-    reduction reaches 1/2), where two taps lose little and cost far less than an area filter.
+    Only ever used for the remainder after DCT scaling (see `_decode_factor`), where two taps
+    lose little and cost far less than an area filter.
     """
     target[...] = _lerp(_lerp(source, target.shape[0], axis=0), target.shape[1], axis=1)
 

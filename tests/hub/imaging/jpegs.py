@@ -21,6 +21,7 @@ SUBSAMPLINGS = {
     "420": tj.TJSAMP_420,
     "440": tj.TJSAMP_440,
     "411": tj.TJSAMP_411,
+    "441": tj.TJSAMP_441,
 }
 
 CODEC = tj.TurboJPEG(lib_path=os.environ.get("RTCC_TURBOJPEG_LIB") or None)
@@ -154,4 +155,5 @@ def inside_nonzero(
         cross = (x1 - x0) * (py - y0) - (px - x0) * (y1 - y0)
         winding += ((y0 <= py) & (py < y1) & (cross > 0)).astype(np.int64)
         winding -= ((y1 <= py) & (py < y0) & (cross < 0)).astype(np.int64)
-    return winding != 0
+    inside: npt.NDArray[np.bool_] = winding != 0
+    return inside

@@ -150,8 +150,13 @@ def test_library_path_from_argument_and_environment(monkeypatch: pytest.MonkeyPa
     "kwargs", [{"max_pixels": 0}, {"quality": 0}, {"quality": 101}, {"workers": 0}]
 )
 def test_bad_configuration_is_a_programming_error(kwargs: dict[str, int]) -> None:
+    settings = {"max_pixels": 1000, "quality": 85, "workers": 1} | kwargs
     with pytest.raises(ValueError):
-        ImageProcessor(**kwargs)
+        ImageProcessor(
+            max_pixels=settings["max_pixels"],
+            quality=settings["quality"],
+            workers=settings["workers"],
+        )
 
 
 def test_unknown_app0_and_com_only_segments(processor: ImageProcessor) -> None:

@@ -12,7 +12,7 @@ from rtcc_hub.imaging import ImageError, ImageProcessor, OutputSpec, Polygon
 from .jpegs import decode_planes, decode_rgb, encode, inside_nonzero, make_jpeg, picture, size
 
 SQUARE: Polygon = ((0.25, 0.25), (0.5, 0.25), (0.5, 0.75), (0.25, 0.75))
-FORMATS = ["444", "422", "420", "440", "411", "gray"]
+FORMATS = ["444", "422", "420", "440", "411", "441", "gray"]
 # Masked blocks are constant, so JPEG reproduces them almost exactly: Y off by a DC rounding.
 MAX_MASKED_Y = 2
 MAX_MASKED_CHROMA_OFFSET = 2

@@ -37,7 +37,7 @@ def test_width_limited_and_aspect_kept(
     assert abs(expected[1] / expected[0] - height / width) <= 1 / expected[0]
 
 
-@pytest.mark.parametrize("fmt", ["444", "422", "420", "440", "411", "gray"])
+@pytest.mark.parametrize("fmt", ["444", "422", "420", "440", "411", "441", "gray"])
 def test_scaled_picture_matches_the_source(processor: ImageProcessor, fmt: str) -> None:
     """Left half white, right half black: the edge stays in the middle; colours survive."""
     rgb = np.zeros((600, 1000, 3), dtype=np.uint8)
