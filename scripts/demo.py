@@ -60,6 +60,7 @@ STREET_CAMERA_NAME = "Street"
 BACKYARD_CAMERA_NAME = "Back yard"
 STREET_LABEL = "Street (front of house)"
 STREAM_FRAMES = 4
+DEMO_DIR_ENV = "RTCC_DEMO_DIR"
 
 _LISTENING = re.compile(r"rtcc_hub listening city=(\S+):(\d+) control=(\S+):(\d+)")
 
@@ -133,9 +134,9 @@ class Children:
         for item in lines:
             with contextlib.suppress(ValueError, OSError):
                 pid = int(item)
-                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-                # Only a process of ours: its command line names this demo folder.
-                if str(self.base).encode() in cmdline:
+                environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+                # Only a process of ours: the demo marks its children's environment.
+                if f"{DEMO_DIR_ENV}={self.base}".encode() in environ:
                     os.killpg(pid, signal.SIGKILL)
         self.pidfile.unlink(missing_ok=True)
 
@@ -267,6 +268,7 @@ class Demo:
         self.out_dir = self.base / "out"
         env = dict(os.environ)
         env["PYTHONUNBUFFERED"] = "1"
+        env[DEMO_DIR_ENV] = str(self.base)  # marks the demo's children (see Children)
         lib = demo_scene.turbojpeg_lib()
         if lib:
             env["RTCC_TURBOJPEG_LIB"] = lib

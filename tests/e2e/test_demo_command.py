@@ -19,12 +19,15 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _ours(folder: Path) -> list[str]:
-    """Processes whose command line names ``folder`` (only the demo's children do)."""
+    """Processes of the demo run in ``folder``: it marks its children's environment."""
     found = []
     for proc in psutil.process_iter(["pid", "cmdline"]):
-        cmdline = " ".join(proc.info["cmdline"] or [])
-        if str(folder) in cmdline and proc.pid != os.getpid():
-            found.append(f"{proc.pid} {cmdline}")
+        try:
+            environ = proc.environ()
+        except psutil.Error:
+            continue
+        if environ.get("RTCC_DEMO_DIR") == str(folder.resolve()):
+            found.append(f"{proc.pid} {' '.join(proc.info['cmdline'] or [])}")
     return found
 
 
