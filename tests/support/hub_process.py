@@ -23,6 +23,7 @@ import os
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -105,6 +106,7 @@ class HubProcess:
         self._ready = threading.Event()
         self._reader: threading.Thread | None = None
         self._home_id: str | None = None
+        self.announced: tuple[str, int, str, int] | None = None
 
     # -- addresses ------------------------------------------------------------------------------
     @property
@@ -112,8 +114,13 @@ class HubProcess:
         return str(self.options.get("bind", "127.0.0.1"))
 
     @property
+    def city_scheme(self) -> str:
+        """`https` when the options configure TLS for the city API (certfile/keyfile)."""
+        return "https" if self.options.get("certfile") else "http"
+
+    @property
     def city_url(self) -> str:
-        return f"http://{self.bind}:{self.options['city_port']}"
+        return f"{self.city_scheme}://{self.bind}:{self.options['city_port']}"
 
     @property
     def control_url(self) -> str:
@@ -197,8 +204,15 @@ class HubProcess:
         self.wait_healthy(max(1.0, deadline - time.monotonic()))
 
     def _health_ok(self) -> bool:
+        context = None
+        if self.city_scheme == "https":  # readiness probe only: the tests check the cert
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
         try:
-            with urllib.request.urlopen(f"{self.city_url}/api/v1/health", timeout=1) as r:
+            with urllib.request.urlopen(
+                f"{self.city_url}/api/v1/health", timeout=1, context=context
+            ) as r:
                 return bool(r.status == 200)
         except (OSError, urllib.error.URLError):
             return False

@@ -14,6 +14,7 @@ location and entity ids (`conftest.Recorder.assert_no_leaks`, run at teardown of
 | 1 `hubs`: "id must equal the JWT iss" | test_unlock::test_invalid_token_is_401[unknown_iss, iss_of_other_hub_signed_with_this_key] |
 | 1 `hubs`: "Optional kid: when present, the JWT header kid must match" | test_unlock::test_invalid_token_is_401[kid_mismatch, kid_missing_while_configured], test_unlock::test_hub_without_kid_accepts_token_without_kid |
 | 1 `control_port` "Never the same listener as the city API" | test_control::test_ports_differ, test_control::test_control_paths_not_served_on_city_port, test_lifecycle::test_same_city_and_control_port_refused |
+| 1 `certfile`, `keyfile` "serve the city API over TLS" | test_lifecycle::test_city_api_over_tls |
 | 1 bad options → clear error (fail closed) | test_lifecycle::test_bad_hub_public_key_refuses_to_start |
 | 1 "one upstream poll per camera at a time however many unlocks and viewers" | test_stream::test_one_upstream_poll_per_camera |
 | 1 "keeps all state under its data dir ... home_id, policy, active unlocks, seen jtis, audit" | test_lifecycle::test_restart_keeps_state_unlocks_and_jti_store |
@@ -32,7 +33,7 @@ location and entity ids (`conftest.Recorder.assert_no_leaks`, run at teardown of
 | 2 `mode: ask` "pending until the owner approves ... or declines or the ask times out" | test_ask_pause::test_ask_mode_pending_then_approve, test_ask_pause::test_ask_mode_owner_declines, test_ask_pause::test_ask_timeout_declines, test_ask_pause::test_ask_mode_still_declines_policy_failures |
 | 3 "Every response: Cache-Control: no-store" | test_cache::test_every_city_response_is_no_store (and assert_no_store throughout) |
 | 3 "JSON errors as {"error": CODE, "message": TEXT}" | helpers.assert_error everywhere; test_cache::test_unknown_paths_404_json |
-| 3 message "never reveals why an unlock was declined, the home's location, entity ids" | conftest Recorder (every test), test_unlock::test_decline_reasons |
+| 3 message "never reveals why an unlock was declined, the home's location, entity ids or anything of Home Assistant" | conftest Recorder (every test: location, entity ids, camera_proxy, tokens), test_unlock::test_decline_reasons, test_access::test_503_when_home_assistant_fails |
 | 3.1 "body not JSON, too large, no token → 400 invalid_request (413 also fine)", "at most 16 KiB" | test_unlock::test_bad_body_is_400_invalid_request[*], test_unlock::test_body_over_16_kib_is_refused, test_unlock::test_huge_body_is_refused, test_unlock::test_body_up_to_16_kib_accepted, test_unlock::test_token_not_a_string_is_refused |
 | 3.1 "alg EdDSA or Ed25519; any other alg, none included, is refused; key from the configured hub" | test_unlock::test_both_ed25519_alg_names_accepted, test_unlock::test_invalid_token_is_401[alg_*, bad_signature, payload_changed_after_signing, signed_by_unconfigured_key] |
 | 3.1 `aud` "this home's home_id" | test_unlock::test_invalid_token_is_401[wrong_aud, aud_missing] |

@@ -55,6 +55,11 @@ FORBIDDEN = (
     "back_yard",
     "garage",
     "driveway",
+    # nothing of Home Assistant or of the control side (PROTOCOL 3 `message`)
+    "camera_proxy",
+    "supervisor",
+    HA_TOKEN,
+    CONTROL_TOKEN,
 )
 
 

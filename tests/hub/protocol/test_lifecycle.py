@@ -164,3 +164,71 @@ def test_same_city_and_control_port_refused(tmp_path: Path, ha: StandinHA, city_
     _expect_refused_start(
         tmp_path, ha, hubs=[city_key.hub_config()], city_port=port, control_port=port
     )
+
+
+def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    certfile, keyfile = tmp_path / "cert.pem", tmp_path / "key.pem"
+    certfile.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    keyfile.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return certfile, keyfile
+
+
+async def test_city_api_over_tls(tmp_path: Path, ha: StandinHA, city_key: CityHub) -> None:
+    import ssl
+
+    certfile, keyfile = _self_signed(tmp_path)
+    hub = start_hub(
+        tmp_path / "data",
+        ha,
+        [city_key.hub_config()],
+        extra_options={"certfile": str(certfile), "keyfile": str(keyfile)},
+    )
+    try:
+        assert hub.city_url.startswith("https://")
+        context = ssl.create_default_context(cafile=str(certfile))
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"{hub.city_url}/api/v1/health", ssl=context) as r:
+                assert r.status == 200
+                assert await r.json() == {"status": "ok"}
+                assert "no-store" in r.headers.get("Cache-Control", "")
+            plain = hub.city_url.replace("https://", "http://")
+            with pytest.raises(aiohttp.ClientError):
+                async with session.get(f"{plain}/api/v1/health") as r:
+                    assert r.status != 200
+            # The control API is a separate listener (plain HTTP on loopback).
+            assert hub.control_get("/control/v1/state")["policy"]["consent"] is False
+    finally:
+        rc = hub.stop(check=False)
+        hub.kill()
+    assert rc == 0
