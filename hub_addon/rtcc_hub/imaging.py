@@ -18,9 +18,14 @@ a polygon): every painted block is constant (Y = 0, Cb = Cr = 128), so its DCT h
 term and it decodes to black without ringing from neighbouring content. Chroma is neutralised
 one chroma sample beyond the painted blocks because decoders interpolate ("fancy upsampling")
 subsampled chroma from the neighbouring sample; without the margin the border pixels of a
-mask could pick up colour. Polygons are filled by the nonzero winding rule, which covers a
-superset of even-odd for self-intersecting polygons (the side of caution); degenerate
-polygons (a point, a line) still cover the blocks they touch.
+mask could pick up colour. (The margin sample lies in an unmasked block and is quantised
+with it, so an RGB decoder may still show a trace of a few levels of the *outside* colour on
+a mask's border pixels; nothing of the masked content reaches the encoder at all.) Block
+boundaries count as touching: an edge exactly on an MCU boundary also takes the next MCU.
+
+Polygons are filled by the nonzero winding rule, which covers a superset of even-odd for
+self-intersecting polygons (the side of caution); degenerate polygons (a point, a line)
+still cover the blocks they touch.
 
 Input policy: 8-bit lossy JPEG (baseline, extended, progressive; Huffman or arithmetic).
 YCbCr and greyscale are handled in their planes; RGB-coded JPEGs and unusual subsampling are
@@ -57,8 +62,10 @@ type _Rect = tuple[int, int, int, int]  # row start, row stop, column start, col
 LIB_ENV: Final = "RTCC_TURBOJPEG_LIB"
 
 # A progressive JPEG may carry thousands of tiny scans, each a pass over the whole image:
-# a CPU bomb within max_pixels. Real encoders use at most a few dozen.
+# a CPU bomb within max_pixels. Real encoders use at most a few dozen. Likewise real JPEGs
+# have a few dozen markers; millions of tiny ones would keep the marker walker busy.
 _SCAN_LIMIT: Final = 100
+_MAX_MARKERS: Final = 2000
 # Polygons come from the owner's policy (0..1); a little slack, but not absurd magnitudes
 # that would overflow the geometry below.
 _COORD_LIMIT: Final = 1000.0
@@ -103,7 +110,8 @@ _SCAN_END: Final = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
 
 
 class _Walked(NamedTuple):
-    jpeg: bytes
+    source: bytes  # a private copy of the input
+    jpeg: bytes  # the input without metadata
     frame_marker: int
 
 
@@ -119,24 +127,29 @@ def strip_metadata(jpeg: bytes) -> bytes:
     return _walk(jpeg).jpeg
 
 
-def _walk(jpeg: bytes) -> _Walked:
+def _jpeg_bytes(jpeg: object) -> bytes:
     if not isinstance(jpeg, bytes | bytearray | memoryview):
         raise ImageError("JPEG must be bytes")
-    data = bytes(jpeg)
+    data = bytes(jpeg)  # a private copy: nobody can change it while we work
     if not data.startswith(b"\xff\xd8"):
         raise ImageError("not a JPEG: no SOI marker")
+    return data
+
+
+def _walk(jpeg: bytes) -> _Walked:
+    data = _jpeg_bytes(jpeg)
     out = bytearray(b"\xff\xd8")
     pos = 2
     frame_marker: int | None = None
-    scanned = False
+    scans = 0
     jfif_kept = False
-    while True:
+    for _ in range(_MAX_MARKERS):
         marker, pos = _next_marker(data, pos)
         if marker == _EOI:
-            if not scanned:
+            if not scans:
                 raise ImageError("JPEG has no image data")
             out += b"\xff\xd9"
-            return _Walked(bytes(out), frame_marker if frame_marker is not None else 0)
+            return _Walked(data, bytes(out), frame_marker if frame_marker is not None else 0)
         if marker in _RST or marker == _TEM:
             continue  # standalone markers, meaningless outside a scan
         if marker == _SOI:
@@ -145,19 +158,24 @@ def _walk(jpeg: bytes) -> _Walked:
         if marker == _SOS:
             if frame_marker is None:
                 raise ImageError("JPEG scan before its frame header")
+            scans += 1
+            if scans > _SCAN_LIMIT:
+                raise ImageError(f"JPEG has more than {_SCAN_LIMIT} scans")
             end = _scan_end(data, end)
             out += data[pos - 2 : end]
-            scanned = True
         elif marker in _SOF:
             if frame_marker is not None:
                 raise ImageError("JPEG has more than one frame header")
             frame_marker = marker
             out += data[pos - 2 : end]
         else:
-            kept = _kept_segment(marker, data[pos - 2 : end], scanned=scanned, jfif_kept=jfif_kept)
+            kept = _kept_segment(
+                marker, data[pos - 2 : end], scanned=scans > 0, jfif_kept=jfif_kept
+            )
             jfif_kept = jfif_kept or (marker == _APP0 and bool(kept))
             out += kept
         pos = end
+    raise ImageError(f"JPEG has more than {_MAX_MARKERS} markers")
 
 
 def _kept_segment(marker: int, segment: bytes, *, scanned: bool, jfif_kept: bool) -> bytes:
@@ -438,7 +456,7 @@ class ImageProcessor:
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rtcc-imaging")
 
     def process(self, jpeg: bytes, spec: OutputSpec) -> bytes:
-        """The frame as the city may see it. Raises `ImageError`, never returns the input."""
+        """The frame as the city may see it; `ImageError` for anything that cannot be checked."""
         if self._closed:
             raise ImageError("image processor is closed")
         masks = _validated_masks(spec.masks)
@@ -450,6 +468,7 @@ class ImageProcessor:
         walked = _walk(jpeg)
         if walked.frame_marker in _LOSSLESS_OR_HIERARCHICAL:
             raise ImageError("lossless and hierarchical JPEGs are not supported")
+        jpeg = walked.source  # from here on, only the bytes that were walked
         codec = self._codec()
         header = self._header(codec, jpeg)
         target = _target_size(header.width, header.height, max_width)

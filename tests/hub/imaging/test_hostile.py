@@ -66,6 +66,24 @@ def test_corrupt_input_refused(processor: ImageProcessor, spec: OutputSpec, bad:
         processor.process(bad, spec)
 
 
+def test_scan_and_marker_bombs_refused_in_every_path(processor: ImageProcessor) -> None:
+    """Thousands of scans or segments cost time per segment: refused before any decode."""
+    progressive = make_jpeg(64, 64, progressive=True)
+    last_scan = progressive[progressive.rindex(b"\xff\xda") : -2]
+    many_scans = progressive[:-2] + last_scan * 120 + b"\xff\xd9"
+    many_markers = progressive[:2] + segment(0xFE, b"x") * 2500 + progressive[2:]
+    for bomb, reason in ((many_scans, "scans"), (many_markers, "markers")):
+        for spec in SPECS:
+            with pytest.raises(ImageError, match=reason):
+                processor.process(bomb, spec)
+
+
+def test_bytearray_input_is_processed_like_bytes(processor: ImageProcessor) -> None:
+    source = bytearray(make_jpeg(64, 64))
+    out = processor.process(source, MASKED)  # type: ignore[arg-type]
+    assert out == processor.process(bytes(source), MASKED)
+
+
 def test_corrupt_entropy_data_refused_when_decoding(processor: ImageProcessor) -> None:
     source = make_jpeg(256, 256)
     start = source.index(b"\xff\xda") + 20
