@@ -99,12 +99,14 @@ async def _announce(hub: Hub) -> None:
     _LOGGER.error("could not announce the add-on to the Supervisor")
 
 
-async def run(options: Options, data_dir: Path) -> None:
+async def run(options: Options, data_dir: Path, stop: asyncio.Event | None = None) -> None:
+    """Serve until SIGTERM/SIGINT (or until `stop` is set, for tests)."""
     hub = await Hub.create(options, data_dir)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
+    if stop is None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
     announce: asyncio.Task[None] | None = None
     try:
         await hub.start()

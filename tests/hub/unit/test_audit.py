@@ -4,14 +4,27 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from rtcc_hub.audit import GENESIS, AuditLog, canonical, entry_hash, verify_rows
 from rtcc_hub.storage import Storage
 
+_OPEN: list[Storage] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_storages() -> Iterator[None]:
+    yield
+    while _OPEN:
+        _OPEN.pop().close()
+
 
 def make_log(tmp_path: Path) -> tuple[Storage, AuditLog]:
     storage = Storage.open(tmp_path)
+    _OPEN.append(storage)
     return storage, AuditLog(storage, lambda: 1_800_000_000.25)
 
 
@@ -57,6 +70,7 @@ def test_chain_continues_across_restart(tmp_path: Path) -> None:
     log.append("a", {})
     storage.close()
     storage2 = Storage.open(tmp_path)
+    _OPEN.append(storage2)
     log2 = AuditLog(storage2, lambda: 0.0)
     entry = log2.append("b", {})
     assert entry["seq"] == 2

@@ -3,15 +3,31 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from rtcc_hub.storage import DB_FILENAME, Storage
 
+_OPEN: list[Storage] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_storages() -> Iterator[None]:
+    yield
+    while _OPEN:
+        _OPEN.pop().close()
+
+
+def _open(path: Path) -> Storage:
+    storage = Storage.open(path)
+    _OPEN.append(storage)
+    return storage
+
 
 def test_wal_and_full_sync(tmp_path: Path) -> None:
-    storage = Storage.open(tmp_path / "nested")
+    storage = _open(tmp_path / "nested")
     assert (tmp_path / "nested" / DB_FILENAME).exists()
     conn = storage._conn
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -19,31 +35,31 @@ def test_wal_and_full_sync(tmp_path: Path) -> None:
 
 
 def test_meta_and_unlocks_persist(tmp_path: Path) -> None:
-    storage = Storage.open(tmp_path)
+    storage = _open(tmp_path)
     storage.set_meta("k", "v1")
     storage.set_meta("k", "v2")
     storage.save_unlock("u1", "a")
     storage.save_unlock("u2", "b")
     storage.save_unlock("u1", "c")
     storage.close()
-    reopened = Storage.open(tmp_path)
+    reopened = _open(tmp_path)
     assert reopened.get_meta("k") == "v2"
     assert reopened.get_meta("missing") is None
     assert reopened.load_unlocks() == ["c", "b"]
 
 
 def test_jti_replay_store_per_hub(tmp_path: Path) -> None:
-    storage = Storage.open(tmp_path)
+    storage = _open(tmp_path)
     assert storage.claim_jti("h1", "j", exp=200, now=100)
     assert not storage.claim_jti("h1", "j", exp=200, now=100)
     assert storage.claim_jti("h2", "j", exp=200, now=100)
     assert storage.jti_seen("h1", "j") and not storage.jti_seen("h1", "other")
     storage.close()
-    assert Storage.open(tmp_path).jti_seen("h1", "j")
+    assert _open(tmp_path).jti_seen("h1", "j")
 
 
 def test_old_jtis_are_pruned_only_long_after_expiry(tmp_path: Path) -> None:
-    storage = Storage.open(tmp_path)
+    storage = _open(tmp_path)
     storage.claim_jti("h", "old", exp=100, now=50)
     storage.claim_jti("h", "new", exp=100 + 2 * 86400, now=100)
     assert storage.jti_seen("h", "old")
@@ -53,7 +69,7 @@ def test_old_jtis_are_pruned_only_long_after_expiry(tmp_path: Path) -> None:
 
 
 def test_quota_times(tmp_path: Path) -> None:
-    storage = Storage.open(tmp_path)
+    storage = _open(tmp_path)
     for ts in (10.0, 20.0, 30.0):
         storage.record_unlock_time("h", ts)
     storage.record_unlock_time("other", 25.0)
@@ -61,7 +77,7 @@ def test_quota_times(tmp_path: Path) -> None:
 
 
 def test_transaction_rolls_back_and_nests(tmp_path: Path) -> None:
-    storage = Storage.open(tmp_path)
+    storage = _open(tmp_path)
 
     def failing_writes() -> None:
         with storage.transaction():
@@ -79,7 +95,7 @@ def test_transaction_rolls_back_and_nests(tmp_path: Path) -> None:
 
 
 def test_audit_rows_paging(tmp_path: Path) -> None:
-    storage = Storage.open(tmp_path)
+    storage = _open(tmp_path)
     assert storage.last_audit_row() is None
     for seq in range(1, 6):
         storage.append_audit(seq, f"e{seq}")

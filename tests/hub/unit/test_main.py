@@ -1,0 +1,243 @@
+"""Command line: run, Supervisor mode and discovery, audit verify."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from rtcc_hub import __main__ as cli
+from rtcc_hub.options import load_options
+from rtcc_hub.storage import DB_FILENAME
+from tests.hub.unit.conftest import options_dict
+from tests.support.city import CityHub
+
+
+def test_help(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["--help"])
+    assert exit_info.value.code == 0
+    assert "audit" in capsys.readouterr().out
+
+
+def test_options_required_outside_supervisor(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("SUPERVISOR_TOKEN", raising=False)
+    assert cli.main(["--data", str(tmp_path)]) == 2
+    assert "--options" in capsys.readouterr().err
+    options = tmp_path / "o.json"
+    options.write_text("{}")
+    assert cli.main(["--options", str(options)]) == 2
+    assert cli.main(["--options", str(options), "--data", str(tmp_path)]) == 2
+    assert "invalid options" in capsys.readouterr().err
+
+
+def test_audit_verify(tmp_path: Path, capsys: pytest.CaptureFixture[str], city: CityHub) -> None:
+    assert cli.main(["audit", "verify", "--data", str(tmp_path)]) == 2
+
+    async def make_entries() -> None:
+        from rtcc_hub.app import Hub
+        from rtcc_hub.options import parse_options
+        from tests.hub.unit.fakes import FakeProcessor
+
+        hub = await Hub.create(
+            parse_options(options_dict(city)),
+            tmp_path,
+            image_processor=FakeProcessor(),  # type: ignore[arg-type]
+        )
+        for radius in (500, 600, 700):
+            hub.put_policy({"max_radius_m": radius})
+        await hub.stop()
+
+    asyncio.run(make_entries())
+    assert cli.main(["audit", "verify", "--data", str(tmp_path)]) == 0
+    assert "ok: 4 entries" in capsys.readouterr().out
+
+    conn = sqlite3.connect(tmp_path / DB_FILENAME)
+    entry = json.loads(conn.execute("SELECT entry FROM audit WHERE seq = 3").fetchone()[0])
+    entry["detail"]["revision"] = 42
+    conn.execute("UPDATE audit SET entry = ? WHERE seq = 3", (json.dumps(entry),))
+    conn.commit()
+    conn.close()
+    assert cli.main(["audit", "verify", "--data", str(tmp_path)]) == 1
+    assert "first bad seq 3" in capsys.readouterr().out
+
+
+@pytest.fixture
+async def supervisor() -> AsyncIterator[tuple[str, list[dict[str, Any]], asyncio.Event]]:
+    """A fake Supervisor: add-on info and discovery (failing once, to exercise the retry)."""
+    announced: list[dict[str, Any]] = []
+    done = asyncio.Event()
+    attempts = 0
+
+    async def info(request: web.Request) -> web.Response:
+        assert request.headers["Authorization"] == "Bearer supervisor-token"
+        return web.json_response({"result": "ok", "data": {"hostname": "abc-rtcc-share"}})
+
+    async def discovery(request: web.Request) -> web.Response:
+        nonlocal attempts
+        attempts += 1
+        if attempts == 1:
+            return web.json_response({"result": "error"}, status=500)
+        announced.append(await request.json())
+        done.set()
+        return web.json_response({"result": "ok", "data": {"uuid": "x"}})
+
+    app = web.Application()
+    app.router.add_get("/addons/self/info", info)
+    app.router.add_post("/discovery", discovery)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    yield f"http://127.0.0.1:{port}", announced, done
+    await runner.cleanup()
+
+
+async def test_supervisor_mode_generates_token_and_announces(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    supervisor: tuple[str, list[dict[str, Any]], asyncio.Event],
+    city: CityHub,
+) -> None:
+    url, announced, done = supervisor
+    monkeypatch.setattr(cli, "SUPERVISOR_URL", url)
+    monkeypatch.setattr(cli.asyncio, "sleep", _fast_sleep)
+    monkeypatch.setenv("SUPERVISOR_TOKEN", "supervisor-token")
+    (tmp_path / "options.json").write_text(
+        json.dumps({"hubs": [city.hub_config()], "city_port": 0, "control_port": 0})
+    )
+    options = load_options(tmp_path / "options.json", supervisor=True)
+    assert options.bind == "0.0.0.0" and options.control_token is None
+
+    stop = asyncio.Event()
+    task = asyncio.create_task(cli.run(options, tmp_path, stop))
+    async with asyncio.timeout(10):
+        await done.wait()
+    stop.set()
+    await task
+    token_file = tmp_path / "control_token"
+    token = token_file.read_text()
+    assert len(token) >= 32
+    assert token_file.stat().st_mode & 0o777 == 0o600
+    (payload,) = announced
+    assert payload["service"] == "rtcc_share"
+    assert payload["config"]["host"] == "abc-rtcc-share"
+    assert payload["config"]["token"] == token
+    assert isinstance(payload["config"]["port"], int) and payload["config"]["port"] > 0
+
+    # The token survives a restart, so the integration's stored copy stays valid.
+    from rtcc_hub.app import Hub
+    from tests.hub.unit.fakes import FakeProcessor
+
+    hub = await Hub.create(options, tmp_path, image_processor=FakeProcessor())  # type: ignore[arg-type]
+    assert hub.control_token == token
+    await hub.stop()
+
+
+_real_sleep = asyncio.sleep
+
+
+async def _fast_sleep(delay: float, *args: Any) -> Any:
+    return await _real_sleep(min(delay, 0.01), *args)
+
+
+async def test_discovery_gives_up_quietly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, city: CityHub
+) -> None:
+    monkeypatch.setattr(cli, "SUPERVISOR_URL", "http://127.0.0.1:9")
+    monkeypatch.setattr(cli.asyncio, "sleep", _fast_sleep)
+    monkeypatch.setenv("SUPERVISOR_TOKEN", "supervisor-token")
+    from rtcc_hub.app import Hub
+    from rtcc_hub.options import parse_options
+    from tests.hub.unit.fakes import FakeProcessor
+
+    hub = await Hub.create(
+        parse_options({"hubs": [city.hub_config()]}, supervisor=True),
+        tmp_path,
+        image_processor=FakeProcessor(),  # type: ignore[arg-type]
+    )
+    await cli._announce(hub)
+    assert "could not announce" in caplog.text
+    await hub.stop()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_subprocess_stops_cleanly_on_signal(tmp_path: Path, city: CityHub, signum: int) -> None:
+    options = tmp_path / "options.json"
+    options.write_text(json.dumps(options_dict(city)))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    env.pop("SUPERVISOR_TOKEN", None)
+    with subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "rtcc_hub",
+            "--options",
+            str(options),
+            "--data",
+            str(tmp_path / "d"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        text=True,
+    ) as process:
+        try:
+            assert process.stdout is not None
+            line = process.stdout.readline()
+            assert line.startswith("rtcc_hub listening city=127.0.0.1:")
+            process.send_signal(signum)
+            assert process.wait(timeout=15) == 0
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    result = subprocess.run(
+        [sys.executable, "-m", "rtcc_hub", "audit", "verify", "--data", str(tmp_path / "d")],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=30,
+    )
+    assert result.returncode == 0 and "ok: 1 entries" in result.stdout
+
+
+def test_startup_failure_is_one_line(tmp_path: Path, city: CityHub) -> None:
+    options = tmp_path / "options.json"
+    options.write_text(
+        json.dumps(options_dict(city, certfile="/nonexistent.pem", keyfile="/nonexistent.key"))
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    env.pop("SUPERVISOR_TOKEN", None)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rtcc_hub",
+            "--options",
+            str(options),
+            "--data",
+            str(tmp_path / "d"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=30,
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith("rtcc_hub cannot start:")
