@@ -95,6 +95,12 @@ def test_stuffing_and_restart_markers_inside_a_scan_are_copied() -> None:
         BASE[:2] + segment(0xF7, b"JPEG-LS") + BASE[2:],  # unknown marker
         BASE[:2] + b"\xff\xd8" + BASE[2:],  # second SOI
         BASE[:2] + BASE[BASE.index(b"\xff\xda") :],  # scan without a frame header
+        BASE[:2] + b"\xff\xff",  # ends in fill bytes
+        BASE[:2] + b"\xff\xe1\x00",  # ends inside a length field
+        # a second frame header
+        BASE[: BASE.index(b"\xff\xda")]
+        + BASE[BASE.index(b"\xff\xc0") : BASE.index(b"\xff\xc0") + 19]
+        + BASE[BASE.index(b"\xff\xda") :],
     ],
 )
 def test_malformed_input_is_refused(bad: bytes) -> None:
@@ -117,6 +123,12 @@ def test_mutations_never_crash(data: st.DataObject) -> None:
     except ImageError:
         return
     assert metadata_markers(clean) == []
+
+
+@pytest.mark.parametrize("not_bytes", [None, "\xff\xd8 text", 42, [0xFF, 0xD8]])
+def test_only_bytes_are_accepted(not_bytes: object) -> None:
+    with pytest.raises(ImageError, match="bytes"):
+        strip_metadata(not_bytes)  # type: ignore[arg-type]
 
 
 def test_output_spec_is_hashable() -> None:
