@@ -15,7 +15,7 @@ location and entity ids (`conftest.Recorder.assert_no_leaks`, run at teardown of
 | 1 `hubs`: "Optional kid: when present, the JWT header kid must match" | test_unlock::test_invalid_token_is_401[kid_mismatch, kid_missing_while_configured], test_unlock::test_hub_without_kid_accepts_token_without_kid |
 | 1 `control_port` "Never the same listener as the city API" | test_control::test_ports_differ, test_control::test_control_paths_not_served_on_city_port, test_lifecycle::test_same_city_and_control_port_refused |
 | 1 `certfile`, `keyfile` "serve the city API over TLS" | test_lifecycle::test_city_api_over_tls |
-| 1 bad options → clear error (fail closed) | test_lifecycle::test_bad_hub_public_key_refuses_to_start |
+| 1 bad options → clear error (fail closed): `public_key` "an Ed25519 public key in PEM"; control_token | test_lifecycle::test_bad_hub_public_key_refuses_to_start, test_lifecycle::test_non_ed25519_hub_key_refuses_to_start, test_lifecycle::test_empty_control_token_never_grants_access |
 | 1 "one upstream poll per camera at a time however many unlocks and viewers" | test_stream::test_one_upstream_poll_per_camera |
 | 1 "keeps all state under its data dir ... home_id, policy, active unlocks, seen jtis, audit" | test_lifecycle::test_restart_keeps_state_unlocks_and_jti_store |
 | 1 CLI `python -m rtcc_hub --options FILE --data DIR` (starts, health, SIGTERM) | test_lifecycle::test_cli_smoke_health_and_clean_sigterm, test_lifecycle::test_sigterm_with_open_stream_exits_cleanly |
@@ -66,7 +66,7 @@ location and entity ids (`conftest.Recorder.assert_no_leaks`, run at teardown of
 | 4 state shape (hub, incident, status, expiry, cameras with entity ids, viewers) | test_control::test_state_shape, test_control::test_state_counts_viewers |
 | 4 approve/decline/revoke "200 with the unlock; 409 when its status does not allow it" | test_ask_pause::test_control_actions_409_and_404, test_ask_pause::test_ask_mode_pending_then_approve, test_ask_pause::test_ask_mode_owner_declines |
 | 4 revoke_all "ends every unlock (revoked)" | test_control::test_revoke_all_ends_every_unlock, test_stream::test_stream_ends_within_2s[revoke_all] |
-| 4 history "after SEQ, oldest first" (+ limit) | test_control::test_history_after_and_limit_oldest_first, test_control::test_history_bad_parameters |
+| 4 history "after SEQ, oldest first" (+ limit) | test_control::test_history_after_and_limit_oldest_first, test_control::test_history_default_page, test_control::test_history_bad_parameters |
 | 4 events "a live stream ... of the same entries as they are written" | test_control::test_events_stream_delivers_entries_live, test_control::test_events_replay_after |
 | 4 audit/verify shape | test_control::test_audit_verify_endpoint, test_audit::test_cli_verify_and_tamper_detection |
 | 5 entry form and hash chain (json.dumps sort_keys, separators, ASCII escapes, SHA-256, prev) | test_audit::test_chain_recomputes_and_event_kinds_logged, test_audit::test_history_entries_are_ascii_escaped_and_chain_holds |

@@ -129,6 +129,15 @@ async def test_history_after_and_limit_oldest_first(env: Env) -> None:
     assert (await env.control.history(after=seqs[-1])).json["entries"] == []
 
 
+async def test_history_default_page(env: Env) -> None:
+    r = await env.control.history()
+    assert r.status == 200, r
+    entries = r.json["entries"]
+    assert 1 <= len(entries) <= 100  # DESIGN: default limit 100
+    assert entries[0]["seq"] == 1
+    assert [e["seq"] for e in entries] == list(range(1, len(entries) + 1))
+
+
 @pytest.mark.parametrize("query", ["after=-1", "after=x", "limit=0", "limit=abc", "limit=100000"])
 async def test_history_bad_parameters(env: Env, query: str) -> None:
     r = await env.control.request("GET", f"/control/v1/history?{query}")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -232,3 +234,46 @@ async def test_city_api_over_tls(tmp_path: Path, ha: StandinHA, city_key: CityHu
         rc = hub.stop(check=False)
         hub.kill()
     assert rc == 0
+
+
+def test_non_ed25519_hub_key_refuses_to_start(tmp_path: Path, ha: StandinHA) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    pem = (
+        rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    _expect_refused_start(tmp_path, ha, hubs=[{"id": "x", "name": "X", "public_key": pem}])
+
+
+def test_empty_control_token_never_grants_access(
+    tmp_path: Path, ha: StandinHA, city_key: CityHub
+) -> None:
+    """Fail closed: an empty control_token either refuses to start or matches nothing."""
+    hub = HubProcess(
+        tmp_path / "data",
+        hubs=[city_key.hub_config()],
+        ha_url=ha.url,
+        ha_token=HA_TOKEN,
+        control_token="",
+        startup_timeout=15,
+    )
+    try:
+        hub.start()
+    except HubProcessError:
+        hub.kill()
+        return
+    try:
+        for header in ("Bearer ", "Bearer", ""):
+            req = urllib.request.Request(f"{hub.control_url}/control/v1/state")
+            if header:
+                req.add_header("Authorization", header)
+            with pytest.raises(urllib.error.HTTPError) as err:
+                urllib.request.urlopen(req, timeout=5)
+            assert err.value.code == 401
+    finally:
+        hub.stop(check=False)
+        hub.kill()

@@ -418,6 +418,8 @@ async def test_quota_counts_declined_unlocks_and_sets_retry_after(
     assert retry is not None, r.headers
     assert retry.strip().isdigit() and int(retry) > 0, retry
     assert int(retry) <= 7 * 86400
+    # The oldest counted unlock is seconds old: the next slot opens in about 7 days.
+    assert int(retry) >= 7 * 86400 - 600, retry
     refused = find(await env.control.entries_since(seq), "unlock_refused")
     assert refused and refused[-1]["detail"]["status"] == 429, refused
     assert refused[-1]["detail"]["reason"] == "quota_exceeded"
