@@ -234,3 +234,26 @@ async def test_access_tokens_stored_only_as_hashes(env: Env) -> None:
     for path in env.hub.data_dir.rglob("*"):
         if path.is_file():
             assert needle not in path.read_bytes(), f"access token in clear in {path.name}"
+
+
+# Not aligned to 8x8 / MCU blocks anywhere.
+ODD_MASK = [[0.13, 0.07], [0.61, 0.11], [0.47, 0.53], [0.09, 0.41]]
+
+
+async def test_mask_may_grow_but_never_shrinks(env: Env) -> None:
+    """PROTOCOL 2 masks: growing to 8x8/MCU blocks is fine, shrinking is not.
+
+    Right up to 2 px inside the polygon edge no pixel may be bright (JPEG ringing of a
+    pixel-exact mask stays far below 80 at any sane quality; an unmasked pixel of the
+    stand-in frame is 150..255).
+    """
+    await env.update_camera(FRONT, masks=[ODD_MASK])
+    await env.update_camera(BACK, masks=[ODD_MASK])
+    u = await env.active_unlock()
+    for label in ("Front door", "Back yard"):
+        r = await env.city.snapshot(u.id, u.cam(label), u.token)
+        assert r.status == 200, r
+        img = jp.decode(r.body)
+        jp.assert_masked(img, [ODD_MASK], margin=16, threshold=24)
+        jp.assert_masked(img, [ODD_MASK], margin=2, threshold=80)
+        jp.assert_not_black(img, [ODD_MASK])

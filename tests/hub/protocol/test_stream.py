@@ -272,3 +272,16 @@ async def test_no_stream_after_end(env: Env) -> None:
     )
     assert r.status in (403, 410), r
     assert_error(r, r.status, None)
+
+
+async def test_stream_mask_never_shrinks(env: Env) -> None:
+    odd = [[0.13, 0.07], [0.61, 0.11], [0.47, 0.53], [0.09, 0.41]]
+    await env.update_camera(FRONT, masks=[odd])
+    u = await env.active_unlock(scope=STREAM)
+    async with env.city.stream(u.id, u.cam("Front door"), u.token) as resp:
+        parts, _ = await collect_parts(env.recorder, resp, duration_s=8, max_parts=3)
+    assert len(parts) == 3
+    for part in parts:
+        img = jp.decode(part.body)
+        jp.assert_masked(img, [odd], margin=16, threshold=24)
+        jp.assert_masked(img, [odd], margin=2, threshold=80)
