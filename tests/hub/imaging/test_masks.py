@@ -150,7 +150,7 @@ coordinate = st.floats(-0.3, 1.3, allow_nan=False)
     max_width=st.none() | st.integers(8, 160),
     seed=st.integers(0, 3),
 )
-def test_every_pixel_centre_inside_a_random_polygon_is_black(
+def test_every_pixel_a_random_polygon_covers_or_touches_is_black(
     polygon: Polygon, width: int, height: int, fmt: str, max_width: int | None, seed: int
 ) -> None:
     rng = np.random.default_rng(seed)
@@ -163,3 +163,18 @@ def test_every_pixel_centre_inside_a_random_polygon_is_black(
         proc.close()
     out_width, out_height = size(out)
     assert_black(out, inside_nonzero(polygon, out_width, out_height))
+    assert_black(out, touched_by_edges(polygon, out_width, out_height))
+
+
+def touched_by_edges(polygon: Polygon, width: int, height: int) -> np.ndarray:
+    """Pixels containing a point of the outline (sampled densely, vertices included)."""
+    touched = np.zeros((height, width), dtype=bool)
+    points = np.array(polygon, dtype=np.float64)
+    ends = np.roll(points, -1, axis=0)
+    steps = np.linspace(0.0, 1.0, 4 * (width + height))[:, None, None]
+    samples = (points + steps * (ends - points)).reshape(-1, 2)
+    cols = np.floor(samples[:, 0] * width).astype(int)
+    rows = np.floor(samples[:, 1] * height).astype(int)
+    visible = (cols >= 0) & (cols < width) & (rows >= 0) & (rows < height)
+    touched[rows[visible], cols[visible]] = True
+    return touched
