@@ -103,6 +103,17 @@ INVALID: list[tuple[str, dict[str, Any], tuple[str, ...]]] = [
     ("camera_max_fps_zero", {"cameras": _camera(max_fps=0)}, ("max_fps",)),
     ("camera_max_fps_negative", {"cameras": _camera(max_fps=-5)}, ("max_fps",)),
     ("camera_not_object", {"cameras": ["camera.front_door"]}, ("cameras",)),
+    # non-finite numbers (Python's json accepts NaN / Infinity literals)
+    ("home_lat_nan", {"home": {"lat": float("nan"), "lon": -90.1}}, ("lat", "home")),
+    ("radius_nan", {"max_radius_m": float("nan")}, ("max_radius_m",)),
+    ("radius_infinity", {"max_radius_m": float("inf")}, ("max_radius_m",)),
+    ("duration_nan", {"max_duration_s": float("nan")}, ("max_duration_s",)),
+    (
+        "camera_mask_nan",
+        {"cameras": _camera(masks=[[[0, 0], [float("nan"), 0], [1, 1]]])},
+        ("masks",),
+    ),
+    ("camera_max_fps_infinity", {"cameras": _camera(max_fps=float("inf"))}, ("max_fps",)),
 ]
 
 

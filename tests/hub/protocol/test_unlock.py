@@ -432,3 +432,41 @@ async def test_hub_without_kid_accepts_token_without_kid(env: Env, other_key: Ci
     r, _ = await env.unlock(key=other_key)
     assert r.status == 201, r
     assert r.json["status"] == "active"
+
+
+NAN, INF = float("nan"), float("inf")
+HOME_LAT, HOME_LON = DEFAULT_HOME["lat"], DEFAULT_HOME["lon"]
+
+
+@pytest.mark.parametrize(
+    "area",
+    [
+        {"lat": NAN, "lon": HOME_LON, "radius_m": 500},
+        {"lat": HOME_LAT, "lon": INF, "radius_m": 500},
+        {"lat": HOME_LAT, "lon": HOME_LON, "radius_m": NAN},
+        {"lat": HOME_LAT, "lon": HOME_LON, "radius_m": INF},
+        {"lat": HOME_LAT, "lon": HOME_LON, "radius_m": -500},
+        {"lat": HOME_LAT + 180, "lon": HOME_LON, "radius_m": 500},
+        {"lat": HOME_LAT, "lon": HOME_LON + 360, "radius_m": 500},
+        {"lat": True, "lon": HOME_LON, "radius_m": 500},
+    ],
+    ids=[
+        "lat_nan",
+        "lon_inf",
+        "radius_nan",
+        "radius_inf",
+        "radius_negative",
+        "lat_over_90",
+        "lon_over_180",
+        "lat_bool",
+    ],
+)
+async def test_malformed_area_never_unlocks(env: Env, area: dict[str, Any]) -> None:
+    """Fail closed: non-finite, negative or out-of-range numbers are refused or declined."""
+    r = await env.city.unlock(env.token(area=area))
+    assert r.status in (201, 401), r
+    if r.status == 201:
+        assert r.json["status"] == "declined", r
+        assert "access_token" not in r.json
+    else:
+        assert_error(r, 401, "invalid_token")
