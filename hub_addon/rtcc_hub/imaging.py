@@ -286,19 +286,24 @@ def _block_mask(
     rows, cols = -(-height // block_h), -(-width // block_w)
     grid = np.zeros((rows, cols), dtype=np.bool_)
     centre_x = np.arange(cols, dtype=np.float64)[None, :] + 0.5
-    centre_y = np.arange(rows, dtype=np.float64)[:, None] + 0.5
     scale_x, scale_y = width / block_w, height / block_h
     for polygon in masks:
         points = [(x * scale_x, y * scale_y) for x, y in polygon]
         winding = np.zeros((rows, cols), dtype=np.int32)
         for (x0, y0), (x1, y1) in zip(points, points[1:] + points[:1], strict=True):
             _mark_edge(grid, (x0, y0), (x1, y1))
-            if y0 == y1:
+            # Winding number (Sunday's crossing rule, half-open in y): an edge only affects
+            # the rows whose centre lies in [y_low, y_high), so only those are computed.
+            first = min(rows, max(0, math.ceil(min(y0, y1) - 0.5)))
+            stop = min(rows, max(0, math.ceil(max(y0, y1) - 0.5)))
+            if first >= stop:
                 continue
+            centre_y = np.arange(first, stop, dtype=np.float64)[:, None] + 0.5
             left = (x1 - x0) * (centre_y - y0) - (centre_x - x0) * (y1 - y0)
-            upward = (y0 <= centre_y) & (centre_y < y1) & (left > 0)
-            downward = (y1 <= centre_y) & (centre_y < y0) & (left < 0)
-            winding += upward.astype(np.int32) - downward.astype(np.int32)
+            if y0 < y1:
+                winding[first:stop] += left > 0
+            else:
+                winding[first:stop] -= left < 0
         grid |= winding != 0
     return grid
 
