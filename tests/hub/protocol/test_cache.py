@@ -53,3 +53,37 @@ async def test_unknown_paths_404_json(env: Env, method: str, path: str) -> None:
     assert_error(r, r.status, None)
     assert_no_store(r)
     assert "aiohttp" not in r.body.decode(errors="replace").lower()
+
+
+async def test_odd_requests_get_clean_4xx(env: Env) -> None:
+    """Bad input anywhere gets a clear error (JSON, no-store, 4xx), never a 5xx or a leak."""
+    u = await env.active_unlock()
+    cam = u.cam("Front door")
+    cases = [
+        ("GET", f"/api/v1/unlocks/{u.id}", {"Authorization": "Bearer " + "A" * 6000}),
+        ("GET", f"/api/v1/unlocks/{u.id}", {"Authorization": "Bearer \u00e9t\u00e9"}),
+        ("GET", f"/api/v1/unlocks/{u.id}", {"Authorization": f"bearer  {u.token}x"}),
+        ("GET", "/api/v1/unlocks/%2e%2e%2f%2e%2e", {"Authorization": f"Bearer {u.token}"}),
+        ("GET", "/api/v1/unlocks/\u00fcnl\u00f6ck", {"Authorization": f"Bearer {u.token}"}),
+        (
+            "GET",
+            f"/api/v1/unlocks/{u.id}/cameras/..%2f..%2fstate/snapshot",
+            {"Authorization": f"Bearer {u.token}"},
+        ),
+        (
+            "GET",
+            f"/api/v1/unlocks/{u.id}/cameras/{cam}/snapshot?entity_id=camera.garage",
+            {"Authorization": f"Bearer {u.token}"},
+        ),
+        ("POST", f"/api/v1/unlocks/{u.id}", {"Authorization": f"Bearer {u.token}"}),
+        ("POST", "/api/v1/unlocks", {"Content-Type": "multipart/form-data; boundary=x"}),
+        ("POST", "/api/v1/unlocks", {"Content-Type": "application/x-www-form-urlencoded"}),
+    ]
+    for method, path, headers in cases:
+        r = await env.city.request(method, path, headers=headers, data=b"token=abc")
+        assert 400 <= r.status < 500 or (r.status == 200 and "entity_id" in path), (path, r)
+        if r.status >= 400:
+            assert_error(r, r.status, None)
+        assert_no_store(r, path)
+    # The unlock still works normally afterwards.
+    assert (await env.city.get_unlock(u.id, u.token)).json["status"] == "active"
