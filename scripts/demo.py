@@ -330,10 +330,15 @@ class Demo:
         p.info(f"config dir {self.ha_dir} (custom_components/rtcc_share -> the repo's)")
         # --skip-pip: everything needed is in the venv already, and Home Assistant's pinned
         # camera requirement (PyTurboJPEG 1.x) must not replace the add-on's PyTurboJPEG 2.
+        # Import stand-ins for two voice libraries without Python 3.14 wheels, last on the path
+        # so that real ones win (scripts/demo_stubs/README.md); for Home Assistant only.
+        ha_env = dict(self.env)
+        paths = [p for p in (ha_env.get("PYTHONPATH"), str(SCRIPTS / "demo_stubs")) if p]
+        ha_env["PYTHONPATH"] = os.pathsep.join(paths)
         child = self.children.start(
             "homeassistant",
             [sys.executable, "-m", "homeassistant", "-c", str(self.ha_dir), "--skip-pip"],
-            env=self.env,
+            env=ha_env,
         )
         self.ha = HomeAssistant(f"http://127.0.0.1:{port}", self.session)
         started = time.monotonic()
@@ -347,8 +352,30 @@ class Demo:
             f"onboarded: owner account '{OWNER_USERNAME}' / '{self.password}' "
             f"({time.monotonic() - started:.1f} s)"
         )
+        # Home Assistant 2026 takes `http:` from YAML as a trial it reverts (and restarts
+        # on 0.0.0.0) after five minutes unless the owner confirms it: confirm, as the UI does.
+        await self.ha.websocket({"type": "http/config/promote"})
+        http = await self.ha.websocket({"type": "http/config"})
+        if http.get("revert_at") or http["stable"].get("server_host") != ["127.0.0.1"]:
+            raise DemoError(f"Home Assistant's HTTP settings were not confirmed: {http}")
+        p.info("HTTP settings (127.0.0.1 only) confirmed, so Home Assistant keeps them")
         self.ha_token = await self.ha.create_long_lived_token("rtcc_share add-on (demo)")
         p.info("long-lived access token created for the add-on")
+        if problem := await self.web_ui_problem():
+            p.info(f"WARNING: Home Assistant's web UI will not load: {problem}")
+
+    async def web_ui_problem(self) -> str | None:
+        """Why the frontend would hang on "Loading...", or None when it can load.
+
+        The frontend needs ``get_services``, which imports every base platform; a missing
+        optional package of Home Assistant (e.g. hassil) breaks it for the whole UI.
+        """
+        try:
+            await self.ha.websocket({"type": "get_services"})
+        except HomeAssistantError as err:
+            hint = "install Home Assistant's voice packages (see scripts/setup.sh)"
+            return f"{err} -- {hint}"
+        return None
 
     # -- step 2 -------------------------------------------------------------------------------
 

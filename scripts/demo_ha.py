@@ -66,6 +66,7 @@ class HomeAssistant:
         self.url = base_url.rstrip("/")
         self.session = session
         self.token: str | None = None
+        self.auth: dict[str, Any] = {}
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -136,7 +137,8 @@ class HomeAssistant:
         ) as resp:
             if resp.status != 200:
                 raise HomeAssistantError(f"/auth/token -> {resp.status}: {await resp.text()}")
-            self.token = (await resp.json())["access_token"]
+            self.auth = dict(await resp.json())  # access and refresh token, as a browser keeps
+            self.token = self.auth["access_token"]
         await self.request("POST", "/api/onboarding/core_config", json={})
         await self.request("POST", "/api/onboarding/analytics", json={})
         await self.request(

@@ -199,3 +199,18 @@ async def test_consent_off_in_home_assistant_ends_live_access(scenario: demo.Dem
         assert refused.value.status == 410
     # And nothing new is granted while consent is off.
     assert (await scenario.city_unlock(near=True, incident="I-CONSENT-2")).status == "declined"
+
+
+async def test_home_assistant_stays_usable_for_the_owner(scenario: demo.Demo) -> None:
+    # The web UI needs get_services; a missing optional package leaves it on "Loading...".
+    assert await scenario.web_ui_problem() is None
+    services = await scenario.ha.websocket({"type": "get_services"})
+    assert {"pause_sharing", "resume_sharing"} <= set(services["rtcc_share"])
+    # The YAML HTTP settings are confirmed: no revert (and restart on 0.0.0.0) is scheduled.
+    http = await scenario.ha.websocket({"type": "http/config"})
+    assert http["pending"] is None
+    assert http["revert_at"] is None
+    assert http["stable"]["server_host"] == ["127.0.0.1"]
+    async with scenario.session.get(scenario.ha.url + "/") as resp:
+        assert resp.status == 200
+        assert "<title>Home Assistant</title>" in await resp.text()
