@@ -17,7 +17,7 @@ import secrets
 import ssl
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -59,7 +59,7 @@ from .streaming import (
     next_frame,
 )
 from .timefmt import rfc3339
-from .tokens import TokenError, verify_unlock_token
+from .tokens import TokenError, UnlockClaims, verify_unlock_token
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ SCHEDULER_INTERVAL_S = 0.25
 CONTROL_TOKEN_FILE = "control_token"  # noqa: S105 - a file name, not a secret
 
 type Clock = Callable[[], float]
-type Fetch = Callable[[str], Any]
+type Fetch = Callable[[str], Awaitable[bytes]]
 
 _STREAM_END_REASONS = {
     "gone": "unlock_ended",
@@ -234,8 +234,7 @@ class Hub:
 
     async def _fetch_still(self, entity_id: str) -> bytes:
         if self._fetch_override is not None:
-            result: bytes = await self._fetch_override(entity_id)
-            return result
+            return await self._fetch_override(entity_id)
         if self._ha is None:
             raise CameraUnavailable("Home Assistant client not started")
         return await self._ha.fetch_still(entity_id)
@@ -307,7 +306,7 @@ class Hub:
         self.audit.append("unlock_refused", {"reason": reason, "status": status}, hub=hub)
 
     def _new_unlock(
-        self, claims: Any, decision: Accept | Pending | Decline, now: float
+        self, claims: UnlockClaims, decision: Accept | Pending | Decline, now: float
     ) -> tuple[Unlock, str | None]:
         hub_config = self.options.hub(claims.iss)
         unlock = Unlock(
@@ -518,10 +517,10 @@ class Hub:
     def revoke_all(self) -> dict[str, Any]:
         now = self.clock()
         self.ledger.reconcile(self.policy, now)
-        revoked = [unlock.unlock_id for unlock in self.ledger.open_unlocks()]
-        for unlock_id in revoked:
-            self.ledger.transition(self.ledger.get(unlock_id), ENDED, "revoked", now)  # type: ignore[arg-type]
-        return {"revoked": revoked}
+        unlocks = self.ledger.open_unlocks()
+        for unlock in unlocks:
+            self.ledger.transition(unlock, ENDED, "revoked", now)
+        return {"revoked": [unlock.unlock_id for unlock in unlocks]}
 
     # lifecycle -----------------------------------------------------------------------------------
 
