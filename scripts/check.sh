@@ -40,7 +40,7 @@ step "add-on tests (clean env, coverage >= 90%)" \
 step "integration + packaging tests (coverage >= 95%)" \
   .venv/bin/python -m pytest tests/integration tests/packaging -q -p no:cacheprovider \
     --junitxml="$reports/integration.xml" \
-    --cov=custom_components.rtcc_share --cov-report=term-missing:skip-covered --cov-fail-under=95
+    --cov=custom_components.rtcc_share --cov-config=tests/integration/coveragerc --cov-report=term-missing:skip-covered --cov-fail-under=95
 
 # The demo scenario end to end: real Home Assistant, add-on and city hub processes.
 step "end-to-end demo test" \

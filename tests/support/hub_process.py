@@ -53,7 +53,9 @@ def free_port(host: str = "127.0.0.1") -> int:
 def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONUNBUFFERED"] = "1"
-    paths = [str(HUB_ADDON_DIR), str(HUB_ADDON_DIR.parent)]
+    # Only the repository root (for `tests.support`): the add-on itself must come from the
+    # environment it is installed in, so the clean add-on env tests the package users get.
+    paths = [str(HUB_ADDON_DIR.parent)]
     if env.get("PYTHONPATH"):
         paths.append(env["PYTHONPATH"])
     env["PYTHONPATH"] = os.pathsep.join(paths)
