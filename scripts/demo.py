@@ -61,6 +61,7 @@ BACKYARD_CAMERA_NAME = "Back yard"
 STREET_LABEL = "Street (front of house)"
 STREAM_FRAMES = 4
 DEMO_DIR_ENV = "RTCC_DEMO_DIR"
+DASHBOARD_PATH = "camera-sharing"
 
 _LISTENING = re.compile(r"rtcc_hub listening city=(\S+):(\d+) control=(\S+):(\d+)")
 
@@ -254,6 +255,7 @@ class Demo:
     street_entity: str = ""
     backyard_entity: str = ""
     entities: dict[str, str] = field(default_factory=dict)
+    registry_ids: list[str] = field(default_factory=list)
     city_key: Any = None
     results: dict[str, Any] = field(default_factory=dict)
 
@@ -531,6 +533,77 @@ class Demo:
         p.info(f"{consent} turned on (switch.turn_on): the add-on now has consent=true")
         shared = [c["entity_id"] for c in policy.get("cameras", []) if c.get("share")]
         p.info(f"the add-on's policy (revision {policy.get('revision')}) shares: {shared}")
+        try:
+            await self.ha.websocket(
+                {
+                    "type": "lovelace/dashboards/create",
+                    "url_path": DASHBOARD_PATH,
+                    "title": "Camera sharing",
+                    "icon": "mdi:cctv",
+                    "mode": "storage",
+                }
+            )
+            await self.ha.websocket(
+                {
+                    "type": "lovelace/config/save",
+                    "url_path": DASHBOARD_PATH,
+                    "config": self.dashboard(),
+                }
+            )
+            p.info(
+                f"dashboard /{DASHBOARD_PATH} ('Camera sharing' in the sidebar): both cameras, "
+                "the owner's controls and the share history"
+            )
+        except HomeAssistantError as err:
+            p.info(f"(no dashboard: {err})")
+
+    def dashboard(self) -> dict[str, Any]:
+        """The owner's dashboard: what the cameras see, the controls, what was shared."""
+        history = self.entities["share_history"]
+        shares = sorted(eid for key, eid in self.entities.items() if key.startswith("share:"))
+        controls = [self.entities["consent"], *shares]
+        others = sorted(
+            eid
+            for eid in self.registry_ids
+            if eid not in controls and eid != history and not eid.startswith("switch.")
+        )
+        table = (
+            "| incident | status | reason | snaps | frames |\n|---|---|---|---|---|\n"
+            f"{{% for u in state_attr('{history}', 'unlocks') or [] %}}"
+            "| {{ u.incident_id }} ({{ u.offense }}) | {{ u.status }} | "
+            "{{ u.end_reason or '' }} | {{ u.snapshots }} | {{ u.frames }} |\n{% endfor %}"
+        )
+        return {
+            "title": "rtcc_share demo",
+            "views": [
+                {
+                    "title": "Camera sharing",
+                    "path": "sharing",
+                    "cards": [
+                        {
+                            "type": "picture-entity",
+                            "entity": self.street_entity,
+                            "name": "Street (shared, window masked)",
+                            "camera_view": "auto",
+                            "show_state": False,
+                        },
+                        {
+                            "type": "picture-entity",
+                            "entity": self.backyard_entity,
+                            "name": "Back yard (never shared)",
+                            "camera_view": "auto",
+                            "show_state": False,
+                        },
+                        {"type": "entities", "title": "Sharing", "entities": controls + others},
+                        {
+                            "type": "markdown",
+                            "title": "Share history",
+                            "content": table,
+                        },
+                    ],
+                }
+            ],
+        }
 
     def _answer_options(self, step: dict[str, Any]) -> dict[str, Any]:
         """The owner's answers to the integration's options flow (init, then one per camera)."""
@@ -572,6 +645,7 @@ class Demo:
             if {"consent", "share_history", "share"} <= keys:
                 break
             await asyncio.sleep(0.25)
+        self.registry_ids = [str(e["entity_id"]) for e in registry]
         for entry in registry:
             eid, key = str(entry["entity_id"]), entry.get("translation_key")
             if eid.startswith("switch.") and key == "consent":
