@@ -16,7 +16,9 @@ import asyncio
 import base64
 import contextlib
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -110,13 +112,22 @@ class Browser:
     async def close(self) -> None:
         if self.ws is not None:
             await self.ws.close()
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
+        if self.proc is not None:
+            # The whole group: Debian's chromium command is a wrapper around the browser, and
+            # the browser has zygote and renderer children of its own.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 await asyncio.to_thread(self.proc.wait, 10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                await asyncio.to_thread(self.proc.wait)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                try:
+                    os.killpg(self.proc.pid, 0)
+                except ProcessLookupError:
+                    break
+                await asyncio.sleep(0.1)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
         self._profile.cleanup()
 
 
