@@ -31,6 +31,7 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import demo
+from demo_ha import HomeAssistantError
 
 BROWSERS = ("chromium-headless-shell", "chromium", "chromium-browser", "google-chrome")
 WIDTH, HEIGHT = 1400, 1000
@@ -173,7 +174,7 @@ def main() -> int:
     args = parser.parse_args()
     try:
         asyncio.run(shoot(args))
-    except (demo.DemoError, demo.HomeAssistantError) as err:
+    except (demo.DemoError, HomeAssistantError) as err:
         print(f"FAILED: {err}", file=sys.stderr)
         return 1
     return 0
