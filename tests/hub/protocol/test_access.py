@@ -59,6 +59,13 @@ async def test_401_for_wrong_or_missing_token_and_unknown_unlock(env: Env) -> No
             assert r.status == 401, f"{name} {method} {path}: {r!r}"
             assert_error(r, 401, "invalid_token")
             assert_no_store(r, f"{name} {method} {path}")
+    # A declined unlock has no token: any token for it is refused.
+    from tests.support.city import default_incident
+
+    d, _ = await env.unlock(incident=default_incident(offense="protest"))
+    assert d.json["status"] == "declined"
+    r = await env.city.get_unlock(d.json["unlock_id"], a.token)
+    assert_error(r, 401, "invalid_token")
     # Basic auth / other schemes are not accepted either.
     r = await env.city.request(
         "GET", f"/api/v1/unlocks/{a.id}", headers={"Authorization": f"Basic {a.token}"}

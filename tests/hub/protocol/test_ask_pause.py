@@ -152,3 +152,25 @@ async def test_pause_cleared_resumes_at_once(env: Env) -> None:
 
     assert await wait_for(active, 2.0)
     assert (await env.city.snapshot(u.id, u.cam("Front door"), u.token)).status == 200
+
+
+async def test_consent_withdrawn_ends_pending_unlock(env: Env) -> None:
+    await env.set_policy(mode="ask")
+    u = await env.pending_unlock()
+    await env.update_policy(consent=False)
+    g = (await env.city.get_unlock(u.id, u.token)).json
+    assert g["status"] == "ended", g
+    assert g["ended_reason"] == "consent_withdrawn"
+    await env.update_policy(consent=True)
+    assert (await env.control.action(u.id, "approve")).status == 409
+    assert (await env.city.get_unlock(u.id, u.token)).json["status"] == "ended"
+
+
+async def test_pending_unlock_past_its_window_cannot_be_approved(env: Env) -> None:
+    await env.set_policy(mode="ask")
+    u = await env.pending_unlock(duration_s=2)
+    await asyncio.sleep(max(0.0, u.claims["exp"] - time.time()) + 0.3)
+    r = await env.control.action(u.id, "approve")
+    assert r.status == 409, r
+    g = (await env.city.get_unlock(u.id, u.token)).json
+    assert g["status"] in ("ended", "declined"), g
