@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import json
 import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -214,3 +215,27 @@ async def test_home_assistant_stays_usable_for_the_owner(scenario: demo.Demo) ->
     async with scenario.session.get(scenario.ha.url + "/") as resp:
         assert resp.status == 200
         assert "<title>Home Assistant</title>" in await resp.text()
+
+
+async def test_owner_dashboard_shows_cameras_controls_and_history(scenario: demo.Demo) -> None:
+    config = await scenario.ha.websocket(
+        {"type": "lovelace/config", "url_path": demo.DASHBOARD_PATH}
+    )
+    text = json.dumps(config)
+    for entity in (
+        scenario.street_entity,
+        scenario.backyard_entity,
+        scenario.entities["consent"],
+        scenario.entities["share_history"],
+    ):
+        assert entity in text
+    # The history card's template renders the share as the owner reads it.
+    history = scenario.entities["share_history"]
+    rendered = await scenario.ha.request(
+        "POST",
+        "/api/template",
+        json={
+            "template": f"{{{{ state_attr('{history}', 'unlocks') | map(attribute='status') | list }}}}"
+        },
+    )
+    assert "ended" in rendered
