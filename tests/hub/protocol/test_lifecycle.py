@@ -88,6 +88,14 @@ async def test_sigterm_with_open_stream_exits_cleanly(
             t0 = time.monotonic()
             assert hub.stop(timeout=10) == 0
             assert time.monotonic() - t0 < 10
+    # PROTOCOL 5: "every stream opened and closed" - also when the add-on shuts down.
+    hub.start()
+    entries = hub.control_get("/control/v1/history?after=0&limit=1000")["entries"]
+    check_chain(entries)
+    opened = find(entries, "stream_opened")
+    closed = find(entries, "stream_closed")
+    assert len(opened) == 1
+    assert [e["detail"]["viewer"] for e in closed] == [opened[0]["detail"]["viewer"]]
 
 
 async def test_restart_keeps_state_unlocks_and_jti_store(
