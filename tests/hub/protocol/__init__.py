@@ -38,7 +38,7 @@ location and entity ids (`conftest.Recorder.assert_no_leaks`, run at teardown of
 | 3.1 "alg EdDSA or Ed25519; any other alg, none included, is refused; key from the configured hub" | test_unlock::test_both_ed25519_alg_names_accepted, test_unlock::test_invalid_token_is_401[alg_*, bad_signature, payload_changed_after_signing, signed_by_unconfigured_key] |
 | 3.1 `aud` "this home's home_id" | test_unlock::test_invalid_token_is_401[wrong_aud, aud_missing] |
 | 3.1 `jti` "a jti already seen from that hub is a replay" | test_unlock::test_replayed_jti_is_401, test_unlock::test_replayed_jti_of_declined_unlock_is_401, test_lifecycle::test_restart_keeps_state_unlocks_and_jti_store |
-| 3.1 "iat within 60 s; nbf <= now + 60; exp > now; exp - nbf <= 24 h" | test_unlock::test_invalid_token_is_401[iat_*, nbf_*, expired, exp_*], test_unlock::test_time_rules_accept_small_skew |
+| 3.1 "iat within 60 s; nbf <= now + 60; exp > now; exp - nbf <= 24 h" | test_unlock::test_invalid_token_is_401[iat_*, nbf_*, expired, exp_*], test_unlock::test_time_rules_accept_small_skew, test_access::test_nothing_leaves_before_nbf |
 | 3.1 claims "not of the form above" → 401 | test_unlock::test_invalid_token_is_401[*_missing, *_string, incident_*, area_*, scope_*], test_unlock::test_malformed_area_never_unlocks[*] (NaN/inf/out of range: 401 or declined, never active) |
 | 3.1 429 quota "every validly signed unlock counts, declined ones too" + Retry-After | test_unlock::test_quota_counts_declined_unlocks_and_sets_retry_after |
 | 3.1 201 body; access_token when active/pending; cameras when active | test_unlock::test_valid_unlock_is_active_with_cameras, test_ask_pause::test_ask_mode_pending_then_approve |

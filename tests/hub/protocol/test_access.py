@@ -264,3 +264,19 @@ async def test_mask_may_grow_but_never_shrinks(env: Env) -> None:
         jp.assert_masked(img, [ODD_MASK], margin=16, threshold=24)
         jp.assert_masked(img, [ODD_MASK], margin=2, threshold=80)
         jp.assert_not_black(img, [ODD_MASK])
+
+
+async def test_nothing_leaves_before_nbf(env: Env) -> None:
+    """Only inside the unlock's time window: an unlock whose nbf is ahead serves nothing yet."""
+    now = int(time.time())
+    r, _ = await env.unlock(nbf=now + 30, exp=now + 300)
+    assert r.status == 201, r
+    body = r.json
+    assert body["status"] == "active", body  # auto mode: accepted as active, served from nbf
+    uid, tok = body["unlock_id"], body["access_token"]
+    cams = body["cameras"]
+    assert cams
+    for cam in cams:
+        s = await env.city.snapshot(uid, cam["id"], tok)
+        assert s.status in (403, 404), s
+        assert_error(s, s.status, None)
