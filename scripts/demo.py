@@ -876,6 +876,7 @@ class Demo:
                 f"  log in as     {OWNER_USERNAME} / {self.password}   ({OWNER_NAME})",
                 "  then Settings > Devices & services > RTCC Share: consent, per-camera share",
                 "  switches, share history; actions rtcc_share.pause_sharing / resume_sharing",
+                f"  dashboard     {self.ha.url}/{DASHBOARD_PATH}   ('Camera sharing')",
                 f"City API        {self.city_url}",
                 f"Control API     {self.control_url}   (bearer {self.control_token})",
                 f"City output     {rel(self.out_dir, REPO)}/   (compare.jpg: camera | city)",
