@@ -32,7 +32,7 @@ step "mypy --strict rtcc_share" .venv/bin/mypy --strict custom_components/rtcc_s
 
 # The add-on's own tests, in the clean environment, with coverage of rtcc_hub (subprocesses too).
 step "add-on tests (clean env, coverage >= 90%)" \
-  .venv-addon/bin/python -m pytest tests/hub -q -p no:cacheprovider \
+  .venv-addon/bin/python -m pytest tests/hub -q -p no:cacheprovider -n 2 \
     --junitxml="$reports/addon.xml" \
     --cov=rtcc_hub --cov-report=term-missing:skip-covered --cov-fail-under=90
 
