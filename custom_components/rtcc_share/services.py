@@ -68,21 +68,27 @@ def _rfc3339(value: datetime) -> str:
 async def _async_pause(call: ServiceCall) -> None:
     coordinator = _coordinator(call)
     now = dt_util.utcnow()
-    if (duration := call.data.get(ATTR_DURATION)) is not None:
-        until = now + duration
-    else:
-        until = call.data[ATTR_UNTIL]
-        if until.tzinfo is None:  # a bare time is the home's local time
-            until = until.replace(tzinfo=dt_util.get_default_time_zone())
-        if until <= now:
-            raise ServiceValidationError(
-                translation_domain=DOMAIN,
-                translation_key="pause_in_past",
-                translation_placeholders={"until": until.isoformat()},
-            )
-    # The add-on stores whole seconds; round up so the pause is never shorter.
-    until = until.replace(microsecond=0) + timedelta(seconds=1 if until.microsecond else 0)
-    await coordinator.async_update_policy(lambda p: p.to_put(paused_until=_rfc3339(until)))
+    try:
+        if (duration := call.data.get(ATTR_DURATION)) is not None:
+            until = now + duration
+        else:
+            until = call.data[ATTR_UNTIL]
+            if until.tzinfo is None:  # a bare time is the home's local time
+                until = until.replace(tzinfo=dt_util.get_default_time_zone())
+            if until <= now:
+                raise ServiceValidationError(
+                    translation_domain=DOMAIN,
+                    translation_key="pause_in_past",
+                    translation_placeholders={"until": until.isoformat()},
+                )
+        # The add-on stores whole seconds; round up so the pause is never shorter.
+        until = until.replace(microsecond=0) + timedelta(seconds=1 if until.microsecond else 0)
+        paused_until = _rfc3339(until)
+    except OverflowError as err:  # beyond the year 9999
+        raise ServiceValidationError(
+            translation_domain=DOMAIN, translation_key="pause_too_long"
+        ) from err
+    await coordinator.async_update_policy(lambda p: p.to_put(paused_until=paused_until))
 
 
 async def _async_resume(call: ServiceCall) -> None:

@@ -57,3 +57,27 @@ async def test_diagnostics(
     assert diagnostics["entry"]["data"]["token"] == "**REDACTED**"
     assert diagnostics["audit"]["ok"] is True
     assert diagnostics == snapshot(matcher=_stable)
+
+
+async def test_diagnostics_while_addon_is_down(
+    hass: HomeAssistant,
+    hub: HubProcess,
+    init_integration: MockConfigEntry,
+    hass_client: ClientSessionGenerator,
+) -> None:
+    """Diagnostics still download, say the link is down, and why the audit check failed."""
+    import asyncio
+
+    from homeassistant.const import STATE_UNAVAILABLE
+
+    await asyncio.to_thread(hub.stop)
+    await wait_for(
+        lambda: hass.states.get("switch.rtcc_share_consent").state == STATE_UNAVAILABLE,
+        what="unavailable",
+    )
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, init_integration)
+    assert diagnostics["connected"] is False
+    assert set(diagnostics["audit"]) == {"error"}
+    assert diagnostics["audit"]["error"]
+    assert diagnostics["home_id"] == hub.home_id  # the last state read is still shown
+    assert hub.control_token not in json.dumps(diagnostics)

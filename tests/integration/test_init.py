@@ -105,3 +105,57 @@ async def test_token_refused_while_running(
     assert hass.states.get(CONSENT).state == STATE_UNAVAILABLE
     issue = ir.async_get(hass).async_get_issue(DOMAIN, f"token_refused_{init_integration.entry_id}")
     assert issue is not None
+
+
+async def test_token_refused_by_actions_and_options(
+    hass: HomeAssistant, hub: HubProcess, init_integration: MockConfigEntry
+) -> None:
+    """With a rotated token, an action raises a translated error and the options abort."""
+    from homeassistant.exceptions import HomeAssistantError
+
+    await asyncio.to_thread(hub.stop)
+    hub.options["control_token"] = "rotated-control-token-0002"
+    await asyncio.to_thread(hub.start)
+    with pytest.raises(HomeAssistantError) as err:
+        await hass.services.async_call(DOMAIN, "revoke_all", {}, blocking=True)
+    assert err.value.translation_key == "invalid_auth"
+    # The action itself starts reauth (the event stream may do it too: one flow only).
+    await wait_for(
+        lambda: (
+            [f["context"]["source"] for f in hass.config_entries.flow.async_progress()]
+            == ["reauth"]
+        ),
+        what="one reauth flow",
+    )
+    result = await hass.config_entries.options.async_init(init_integration.entry_id)
+    assert result["type"] == "abort"
+    assert result["reason"] == "invalid_auth"
+
+
+async def test_history_read_in_pages(
+    hass: HomeAssistant,
+    hub: HubProcess,
+    config_entry: MockConfigEntry,
+    home: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A history longer than one page is read to its end at start-up."""
+    from custom_components.rtcc_share import coordinator as rtcc_coordinator
+
+    from .helpers import base_policy, control
+
+    for revision in range(5):  # five policy_changed entries after service_started
+        policy = base_policy(max_unlocks_per_week=10 + revision)
+        status, _ = await control(hub, "PUT", "/control/v1/policy", policy)
+        assert status == 200
+    _, page = await control(hub, "GET", "/control/v1/history?after=0&limit=1000")
+    head = page["head_seq"]
+    assert head >= 6
+    monkeypatch.setattr(rtcc_coordinator, "HISTORY_PAGE", 2)
+    config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    coordinator = config_entry.runtime_data
+    assert coordinator.last_seq == head
+    await hass.config_entries.async_unload(config_entry.entry_id)
+    await hass.async_block_till_done()

@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 import json
 
+import pytest
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.rtcc_share.options_flow import InvalidMasks, parse_masks
 from tests.support.city import DEFAULT_HOME
 from tests.support.hub_process import HubProcess
 
-from .helpers import hub_state, wait_for
+from .helpers import base_policy, control, hub_state, wait_for
 
 MASK = [[[0.0, 0.0], [0.35, 0.0], [0.35, 0.6], [0.0, 0.6]]]
 HOME_RULES = {
@@ -151,3 +153,71 @@ async def test_options_addon_down(
     result = await hass.config_entries.options.async_init(init_integration.entry_id)
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "cannot_connect"
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("[[[0, 0], [1, 0]", "not JSON"),
+        ('{"polygon": []}', "expected a list of polygons"),
+        ("[[[0, 0], [1, 0]]]", "polygon 1 needs at least 3 points"),
+        ("[[[0, 0], [1, 0], [1, 1]], 5]", "polygon 2 needs at least 3 points"),
+        ("[[[0, 0], [1, 0], [1.5, 1]]]", "polygon 1: [1.5, 1] is not an [x, y] point in 0..1"),
+        ("[[[0, 0], [1, 0], [true, 1]]]", "polygon 1: [true, 1] is not"),
+        ("[[[0, 0], [1, 0], [1, 1, 1]]]", "polygon 1: [1, 1, 1] is not"),
+        ('[[[0, 0], [1, 0], ["1", 1]]]', "is not an [x, y] point"),
+        ("[[[0, 0], [1, 0], [-0.1, 1]]]", "is not an [x, y] point"),
+    ],
+)
+def test_parse_masks_refuses(text: str, problem: str) -> None:
+    """Masks that are not polygons in 0..1 are refused with an explanation."""
+    with pytest.raises(InvalidMasks) as err:
+        parse_masks(text)
+    assert problem in str(err.value)
+
+
+def test_parse_masks_accepts() -> None:
+    """Empty text is no masks; integer corners become floats."""
+    assert parse_masks("") == []
+    assert parse_masks("[[[0, 0], [1, 0], [1, 1]]]") == [[[0.0, 0.0], [1.0, 0.0], [1.0, 1.0]]]
+
+
+async def test_options_show_the_stored_camera(
+    hass: HomeAssistant, hub: HubProcess, init_integration: MockConfigEntry
+) -> None:
+    """A camera already in the policy starts from its stored settings."""
+    policy = base_policy()
+    policy["cameras"][0] |= {"masks": MASK, "max_width": 640, "max_fps": 2}
+    status, body = await control(hub, "PUT", "/control/v1/policy", policy)
+    assert status == 200, body
+    result = await hass.config_entries.options.async_init(init_integration.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {"cameras": ["camera.front_door"], **HOME_RULES}
+    )
+    assert result["step_id"] == "camera"
+    suggested = {
+        str(k): k.description.get("suggested_value")
+        for k in result["data_schema"].schema
+        if k.description
+    }
+    assert suggested["label"] == "Front door"
+    assert suggested["share"] is True
+    assert json.loads(suggested["masks"]) == MASK
+    assert suggested["max_width"] == 640
+    assert suggested["max_fps"] == 2
+
+
+async def test_options_token_refused_on_save(
+    hass: HomeAssistant, hub: HubProcess, init_integration: MockConfigEntry
+) -> None:
+    """The add-on rotated its token while the form was open: shown, nothing written."""
+    result = await hass.config_entries.options.async_init(init_integration.entry_id)
+    await asyncio.to_thread(hub.stop)
+    hub.options["control_token"] = "rotated-control-token-0003"
+    await asyncio.to_thread(hub.start)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {"cameras": [], **HOME_RULES}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "invalid_auth"}
+    assert (await hub_state(hub))["policy"]["mode"] == "auto"

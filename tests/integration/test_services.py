@@ -66,6 +66,11 @@ async def test_pause_validation(
     for data in ({}, {"duration": {"hours": 1}, "until": past}, {"duration": "-01:00:00"}):
         with pytest.raises(probatio.Invalid):
             await _call(hass, "pause_sharing", **data)
+    # Beyond what a date can hold: a clear refusal, not an OverflowError.
+    for data in ({"duration": {"days": 10**8}}, {"until": "9999-12-31 23:59:59.5"}):
+        with pytest.raises(ServiceValidationError) as err:
+            await _call(hass, "pause_sharing", **data)
+        assert err.value.translation_key == "pause_too_long"
     assert (await hub_state(hub))["policy"]["revision"] == revision
 
 
@@ -187,3 +192,19 @@ async def test_ask_mode_approve_and_decline(
             for e in events
         )
     )
+
+
+@pytest.mark.usefixtures("sharing")
+async def test_pause_ends_by_itself(
+    hass: HomeAssistant, hub: HubProcess, init_integration: MockConfigEntry, unlock: Unlocker
+) -> None:
+    """paused_until turns unknown when the pause is over, without any news from the add-on."""
+    await _call(hass, "pause_sharing", duration={"seconds": 2})
+    await wait_for(lambda: hass.states.get(PAUSED).state not in ("unknown", "unavailable"))
+    paused = dt_util.parse_datetime(hass.states.get(PAUSED).state)
+    assert paused is not None
+    assert (await unlock())["status"] == "declined"
+    # The sensor re-evaluates at the end of the pause (a timer, not an add-on entry).
+    await wait_for(lambda: hass.states.get(PAUSED).state == "unknown", wait_s=6, what="pause end")
+    assert dt_util.utcnow() >= paused
+    assert (await unlock())["status"] == "active"
