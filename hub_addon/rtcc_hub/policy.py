@@ -179,7 +179,7 @@ _POLICY = vol.Schema(
         vol.Optional("consent", default=False): _boolean,
         vol.Optional("paused_until", default=None): _time_or_null,
         vol.Optional("mode", default="auto"): vol.In(["auto", "ask"], msg="must be auto or ask"),
-        vol.Optional("ask_timeout_s", default=600): _in_range(_integer, 10, 86400),
+        vol.Optional("ask_timeout_s", default=600): _in_range(_integer, 1, 86400),
         vol.Optional("home", default=None): vol.Any(
             None,
             vol.Schema(
