@@ -152,7 +152,15 @@ class RtccShareCoordinator(DataUpdateCoordinator[State]):
         await super().async_shutdown()
 
     async def _async_listen(self) -> None:
-        """Reconnect with exponential backoff; replay from the last seen entry."""
+        """Reconnect with exponential backoff; replay from the last seen entry.
+
+        A stream that worked for a while and then broke is reopened at once, and the
+        entities stay available unless that fails: the add-on ends streams by design (a
+        client too slow for a burst reconnects and misses nothing), and Home Assistant
+        silently skips actions on unavailable entities, so a consent switch turned off in
+        that moment would be lost. A stream that breaks as soon as it opens backs off.
+        """
+        loop = asyncio.get_running_loop()
         delay = const.RECONNECT_MIN
         while True:
             try:
@@ -165,6 +173,8 @@ class RtccShareCoordinator(DataUpdateCoordinator[State]):
             except RtccShareError as err:
                 self._async_set_unreachable(err)
             else:
+                opened = loop.time()
+                lost: RtccShareError | None = None
                 try:
                     # Whatever happened while disconnected, read the state afresh.
                     await self.async_refresh()
@@ -173,15 +183,18 @@ class RtccShareCoordinator(DataUpdateCoordinator[State]):
                         delay = const.RECONNECT_MIN
                         async for entry in stream:
                             await self._async_handle_entry(entry)
-                        self._async_set_unreachable(
-                            RtccShareConnectionError("The add-on closed the event stream")
-                        )
+                        lost = RtccShareConnectionError("The add-on closed the event stream")
                     elif isinstance(self.last_exception, ConfigEntryAuthFailed):
                         return
                 except RtccShareError as err:
-                    self._async_set_unreachable(err)
+                    lost = err
                 finally:
                     stream.close()
+                if lost is not None:
+                    if loop.time() - opened >= const.RECONNECT_MIN:
+                        LOGGER.debug("Event stream lost (%s); reconnecting", lost.message)
+                        continue
+                    self._async_set_unreachable(lost)
             await asyncio.sleep(delay)
             delay = min(delay * 2, const.RECONNECT_MAX)
 

@@ -4,16 +4,21 @@ the integration's own policy documents, unknown errors, replayed and malformed a
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from aiohttp import web
 from homeassistant.config_entries import ConfigEntryState
+from homeassistant.const import EVENT_STATE_CHANGED, STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
 
+from custom_components.rtcc_share import coordinator as rtcc_coordinator
 from custom_components.rtcc_share.const import CONF_TOKEN, CONF_URL, DOMAIN, EVENT_UNLOCK
 
 from .fake_addon import EventFeed, FakeAddon, fake_addon, json_answer, state_document
@@ -107,11 +112,15 @@ async def test_token_refused_by_an_action_starts_reauth(
 
 
 async def test_replayed_and_malformed_entries(
-    hass: HomeAssistant, fake: FakeAddon, fake_entry: MockConfigEntry
+    hass: HomeAssistant,
+    fake: FakeAddon,
+    fake_entry: MockConfigEntry,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """An entry seen before fires nothing again; a malformed one reconnects after the last."""
     feed: EventFeed = fake.feed  # type: ignore[attr-defined]
     events = async_capture_events(hass, EVENT_UNLOCK)
+    changes = async_capture_events(hass, EVENT_STATE_CHANGED)
     entry = {
         "seq": 1,
         "ts": TS,
@@ -135,7 +144,46 @@ async def test_replayed_and_malformed_entries(
     coordinator = fake_entry.runtime_data
     assert coordinator.last_seq == 2
     assert [r["unlock_id"] for r in coordinator.history.records()] == ["u_2", "u_1"]
-    await wait_for(lambda: hass.states.get(CONSENT).state == "on", what="available again")
+    # The stream had worked: it is reopened at once and nothing turned unavailable (actions
+    # on unavailable entities are skipped by Home Assistant, so a blip must not cause one).
+    assert hass.states.get(CONSENT).state == "on"
+    assert not [
+        e
+        for e in changes
+        if e.data["entity_id"] == CONSENT and e.data["new_state"].state == STATE_UNAVAILABLE
+    ]
+    assert "Error requesting" not in caplog.text
+
+
+async def test_stream_closing_at_once_backs_off(
+    hass: HomeAssistant,
+    fake: FakeAddon,
+    fake_entry: MockConfigEntry,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A stream that ends as soon as it opens makes entities unavailable and backs off."""
+    monkeypatch.setattr(rtcc_coordinator.const, "RECONNECT_MIN", 0.5)
+    closes: list[float] = []
+
+    async def close_at_once(request: web.Request) -> web.StreamResponse:
+        closes.append(asyncio.get_running_loop().time())
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write_eof()
+        return response
+
+    fake.set("GET", "/events", close_at_once)
+    feed: EventFeed = fake.feed  # type: ignore[attr-defined]
+    feed.hang_up()
+    await wait_for(lambda: hass.states.get(CONSENT).state == STATE_UNAVAILABLE, what="unavailable")
+    await wait_for(lambda: len(closes) >= 3, what="reconnects")
+    # Not a hot loop: every attempt waits first.
+    gaps = [b - a for a, b in itertools.pairwise(closes)]
+    assert all(gap >= 0.1 for gap in gaps), gaps
+
+    fake.set("GET", "/events", feed.answer)
+    await wait_for(lambda: hass.states.get(CONSENT).state == "on", wait_s=15, what="available")
 
 
 async def test_options_unknown_refusal(hass: HomeAssistant, home: None, fake: FakeAddon) -> None:
