@@ -147,8 +147,16 @@ class RtccShareCoordinator(DataUpdateCoordinator[State]):
 
     @override
     async def async_shutdown(self) -> None:
-        """Stop the repair-issue clock too (called on unload and on Home Assistant stop)."""
+        """Stop the repair-issue clock and take back the request notifications.
+
+        Called on unload and on Home Assistant stop. A request notification asks for
+        actions of this entry, which no longer work once it is unloaded; a reload shows
+        the still pending requests again.
+        """
         self._cancel_unreachable_timer()
+        for unlock_id in self._notified:
+            persistent_notification.async_dismiss(self.hass, _notification_id(unlock_id))
+        self._notified.clear()
         await super().async_shutdown()
 
     async def _async_listen(self) -> None:

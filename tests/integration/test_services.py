@@ -208,3 +208,25 @@ async def test_pause_ends_by_itself(
     await wait_for(lambda: hass.states.get(PAUSED).state == "unknown", wait_s=6, what="pause end")
     assert dt_util.utcnow() >= paused
     assert (await unlock())["status"] == "active"
+
+
+async def test_request_notifications_follow_the_entry(
+    hass: HomeAssistant, hub: HubProcess, init_integration: MockConfigEntry, unlock: Unlocker
+) -> None:
+    """Unloading takes back the request notifications; reloading shows pending ones again."""
+    status, body = await control(hub, "PUT", "/control/v1/policy", base_policy(mode="ask"))
+    assert status == 200, body
+    pending = await unlock()
+    assert pending["status"] == "pending"
+    notification_id = f"{DOMAIN}_request_{pending['unlock_id']}"
+
+    def notified() -> bool:
+        return notification_id in persistent_notification._async_get_or_create_notifications(hass)
+
+    await wait_for(notified, what="notification")
+    assert await hass.config_entries.async_unload(init_integration.entry_id)
+    await hass.async_block_till_done()
+    assert not notified()
+    assert await hass.config_entries.async_setup(init_integration.entry_id)
+    await hass.async_block_till_done()
+    assert notified()
