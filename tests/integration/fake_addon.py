@@ -57,6 +57,7 @@ class FakeAddon:
         self.url = ""
         # A path the add-on sits under (a reverse proxy), stripped before routing.
         self.prefix = ""
+        self.feed = EventFeed()
 
     def set(self, method: str, path: str, answer: Answer) -> None:
         """Answer `method path` (path below /control/v1) with `answer`."""
@@ -94,6 +95,7 @@ async def fake_addon() -> AsyncIterator[FakeAddon]:
     try:
         yield fake
     finally:
+        fake.feed.hang_up()
         await runner.cleanup()
 
 

@@ -21,7 +21,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry, async_
 from custom_components.rtcc_share import coordinator as rtcc_coordinator
 from custom_components.rtcc_share.const import CONF_TOKEN, CONF_URL, DOMAIN, EVENT_UNLOCK
 
-from .fake_addon import EventFeed, FakeAddon, fake_addon, json_answer, state_document
+from .fake_addon import FakeAddon, fake_addon, json_answer, state_document
 from .helpers import wait_for
 
 TS = "2026-11-23T12:00:00Z"
@@ -34,11 +34,9 @@ async def fake() -> AsyncIterator[FakeAddon]:
     async with fake_addon() as addon:
         addon.set("GET", "/state", json_answer(state_document()))
         addon.set("GET", "/history", json_answer({"entries": [], "head_seq": 0}))
-        feed = EventFeed()
-        addon.feed = feed  # type: ignore[attr-defined]
-        addon.set("GET", "/events", feed.answer)
+        addon.set("GET", "/events", addon.feed.answer)
         yield addon
-        feed.hang_up()
+        addon.feed.hang_up()
 
 
 @pytest.fixture
@@ -52,7 +50,7 @@ async def fake_entry(
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
-    feed: EventFeed = fake.feed  # type: ignore[attr-defined]
+    feed = fake.feed
     await wait_for(lambda: feed.connections == 1, what="event stream")
     yield entry
     if entry.state is ConfigEntryState.LOADED:
@@ -118,7 +116,7 @@ async def test_replayed_and_malformed_entries(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """An entry seen before fires nothing again; a malformed one reconnects after the last."""
-    feed: EventFeed = fake.feed  # type: ignore[attr-defined]
+    feed = fake.feed
     events = async_capture_events(hass, EVENT_UNLOCK)
     changes = async_capture_events(hass, EVENT_STATE_CHANGED)
     entry = {
@@ -174,7 +172,7 @@ async def test_stream_closing_at_once_backs_off(
         return response
 
     fake.set("GET", "/events", close_at_once)
-    feed: EventFeed = fake.feed  # type: ignore[attr-defined]
+    feed = fake.feed
     feed.hang_up()
     await wait_for(lambda: hass.states.get(CONSENT).state == STATE_UNAVAILABLE, what="unavailable")
     await wait_for(lambda: len(closes) >= 3, what="reconnects")
