@@ -53,6 +53,7 @@ from .storage import Storage
 from .streaming import (
     FIRST_FRAME_TIMEOUT_S,
     RECHECK_INTERVAL_S,
+    Frame,
     StreamHub,
     Unavailable,
     Viewer,
@@ -103,7 +104,18 @@ class StreamSession:
             return False
         return True
 
-    async def first_frame(self) -> bytes | None:
+    def current(self, frame: Frame) -> bool:
+        """True when `frame` was made with the camera's current masks and width.
+
+        A frame made before a policy change is never sent: it is dropped (and counted), and
+        the next one is made with the new spec.
+        """
+        if frame.spec == self.hub.output_spec(self.camera.entity_id):
+            return True
+        self.viewer.dropped += 1
+        return False
+
+    async def first_frame(self) -> Frame | None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + FIRST_FRAME_TIMEOUT_S
         while loop.time() < deadline and self.allowed():
@@ -111,19 +123,30 @@ class StreamSession:
             if isinstance(item, Unavailable):
                 self.denied_reason = "camera_unavailable"
                 return None
-            if item is not None:
+            if item is not None and self.current(item):
                 return item
         return None
 
-    async def pace(self) -> None:
-        """Never faster than the camera's current max_fps, whatever the poller does."""
+    async def pace(self) -> bool:
+        """Wait until the camera's current max_fps allows the next frame.
+
+        Sleeps in slices of at most RECHECK_INTERVAL_S, re-reading max_fps and re-checking
+        access each time, so that a revoke, pause, unshare or expiry ends the stream within
+        the protocol's 2 s at any frame rate. False when access ended meanwhile.
+        """
         loop = asyncio.get_running_loop()
-        fps = self.hub.camera_fps(self.camera.entity_id)
-        if self._last_sent is not None:
-            wait = self._last_sent + 1.0 / fps - loop.time()
-            if wait > 0:
-                await asyncio.sleep(wait)
-        self._last_sent = loop.time()
+        while self.allowed():
+            if self._last_sent is None:
+                return True
+            wait = self._last_sent + 1.0 / self.hub.camera_fps(self.camera.entity_id) - loop.time()
+            if wait <= 0:
+                return True
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.viewer.closed.wait(), min(wait, RECHECK_INTERVAL_S))
+        return False
+
+    def mark_sent(self) -> None:
+        self._last_sent = asyncio.get_running_loop().time()
 
     def record_frame(self, size: int) -> None:
         self.frames += 1

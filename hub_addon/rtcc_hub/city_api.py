@@ -14,7 +14,7 @@ from aiohttp.typedefs import Handler
 
 from .errors import ApiError, from_http_exception
 from .ledger import AccessDenied
-from .streaming import RECHECK_INTERVAL_S, WRITE_TIMEOUT_S, next_frame
+from .streaming import RECHECK_INTERVAL_S, WRITE_TIMEOUT_S, Frame, next_frame
 
 if TYPE_CHECKING:
     from .app import Hub, StreamSession
@@ -115,30 +115,35 @@ def _part(frame: bytes) -> bytes:
 
 
 async def _pump(
-    request: web.Request, response: web.StreamResponse, session: StreamSession, first: bytes
+    request: web.Request, response: web.StreamResponse, session: StreamSession, first: Frame
 ) -> None:
-    """Send frames until access ends; access is re-checked before every frame."""
-    frame: bytes | None = first
+    """Send frames until access ends; access is re-checked before every frame.
+
+    A frame is written only after pacing (sliced, re-checking access) and only when it was made
+    with the camera's current masks and width; an outdated one is dropped.
+    """
+    frame: Frame | None = first
     while True:
         if frame is not None:
-            await session.pace()
-            if not session.allowed():
+            if not await session.pace():
                 return
-            try:
-                async with asyncio.timeout(WRITE_TIMEOUT_S):
-                    await response.write(_part(frame))
-            except TimeoutError:
-                # A client that does not read loses its own stream, so that revocation is
-                # never held up behind a full socket buffer.
-                session.denied_reason = "slow_client"
-                if request.transport is not None:
-                    request.transport.abort()
-                return
-            session.record_frame(len(frame))
+            if session.current(frame):
+                session.mark_sent()
+                try:
+                    async with asyncio.timeout(WRITE_TIMEOUT_S):
+                        await response.write(_part(frame.data))
+                except TimeoutError:
+                    # A client that does not read loses its own stream, so that revocation is
+                    # never held up behind a full socket buffer.
+                    session.denied_reason = "slow_client"
+                    if request.transport is not None:
+                        request.transport.abort()
+                    return
+                session.record_frame(len(frame.data))
         if not session.allowed():
             return
         item = await next_frame(session.viewer, RECHECK_INTERVAL_S)
-        frame = item if isinstance(item, bytes) else None
+        frame = item if isinstance(item, Frame) else None
 
 
 async def stream(request: web.Request) -> web.StreamResponse:

@@ -37,18 +37,33 @@ class Unavailable(Exception):
     """No frame could be produced (upstream or imaging failure)."""
 
 
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """A processed frame and the OutputSpec it was made with.
+
+    The spec travels with the frame so that the sender can drop a frame whose masks or width
+    are no longer the camera's current ones (the policy changed while it was queued).
+    """
+
+    spec: OutputSpec
+    data: bytes
+
+
+type QueueItem = Frame | Unavailable
+
+
 @dataclass(eq=False, slots=True)
 class Viewer:
     entity_id: str
     spec: Callable[[], OutputSpec]
     id: str = field(default_factory=lambda: "v_" + secrets.token_urlsafe(8))
-    queue: asyncio.Queue[bytes | Unavailable] = field(
+    queue: asyncio.Queue[QueueItem] = field(
         default_factory=lambda: asyncio.Queue(VIEWER_QUEUE_FRAMES)
     )
     dropped: int = 0
     closed: asyncio.Event = field(default_factory=asyncio.Event)
 
-    def offer(self, item: bytes | Unavailable) -> None:
+    def offer(self, item: QueueItem) -> None:
         """Queue without ever blocking: a full queue loses its oldest frame."""
         if self.queue.full():
             with contextlib.suppress(asyncio.QueueEmpty):
@@ -92,22 +107,38 @@ class CameraPoller:
                 self._broadcast_error()
                 await asyncio.sleep(ERROR_BACKOFF_S)
                 continue
-            await self._deliver(raw)
-            interval = 1.0 / max(self._fps(), 0.01)
-            await asyncio.sleep(max(0.0, interval - (loop.time() - started)))
+            made: dict[OutputSpec, QueueItem] = {}
+            served: dict[Viewer, OutputSpec] = {}
+            await self._deliver(raw, made, served)
+            # Wait for the next poll in slices, so that a higher max_fps takes effect at once,
+            # and so that a viewer that joined meanwhile, or whose masks or width changed, gets
+            # the still we already have made with its current spec (no extra upstream poll): at
+            # 0.1 fps nobody waits 10 s for a first frame or for one with the new masks.
+            while self.viewers:
+                remaining = started + 1.0 / max(self._fps(), 0.01) - loop.time()
+                if remaining <= 0:
+                    break
+                await asyncio.sleep(min(remaining, RECHECK_INTERVAL_S))
+                await self._deliver(raw, made, served)
 
-    async def _deliver(self, raw: bytes) -> None:
-        by_spec: dict[OutputSpec, list[Viewer]] = {}
+    async def _deliver(
+        self, raw: bytes, made: dict[OutputSpec, QueueItem], served: dict[Viewer, OutputSpec]
+    ) -> None:
+        """Queue `raw`, processed once per spec, to every viewer not yet served its spec."""
         for viewer in list(self.viewers):
-            by_spec.setdefault(viewer.spec(), []).append(viewer)
-        for spec, viewers in by_spec.items():
-            item: bytes | Unavailable
-            try:
-                item = await self._process(raw, spec)
-            except ImageError as err:
-                _LOGGER.warning("camera image rejected: %s", err)
-                item = Unavailable("image rejected")
-            for viewer in viewers:
+            spec = viewer.spec()
+            if served.get(viewer) == spec:
+                continue
+            item = made.get(spec)
+            if item is None:
+                try:
+                    item = Frame(spec, await self._process(raw, spec))
+                except ImageError as err:
+                    _LOGGER.warning("camera image rejected: %s", err)
+                    item = Unavailable("image rejected")
+                made[spec] = item
+            if viewer in self.viewers:
+                served[viewer] = spec
                 viewer.offer(item)
 
     def _broadcast_error(self) -> None:
@@ -163,7 +194,7 @@ class StreamHub:
         self.pollers.clear()
 
 
-async def next_frame(viewer: Viewer, wait_s: float) -> bytes | Unavailable | None:
+async def next_frame(viewer: Viewer, wait_s: float) -> QueueItem | None:
     """The next queued item, or None after `wait_s` seconds or when the viewer is closed."""
     if viewer.closed.is_set():
         return None

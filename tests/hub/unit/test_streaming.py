@@ -9,7 +9,7 @@ from typing import Any
 import aiohttp
 
 from rtcc_hub.imaging import OutputSpec
-from rtcc_hub.streaming import StreamHub, Unavailable, Viewer, next_frame
+from rtcc_hub.streaming import Frame, StreamHub, Unavailable, Viewer, next_frame
 from tests.hub.unit.conftest import Env
 from tests.hub.unit.fakes import FakeCameras, FakeProcessor
 
@@ -22,10 +22,10 @@ def test_viewer_queue_drops_oldest() -> None:
     async def run() -> None:
         viewer = Viewer(entity_id="camera.a", spec=spec)
         for i in range(5):
-            viewer.offer(bytes([i]))
+            viewer.offer(Frame(spec(), bytes([i])))
         assert viewer.dropped == 3
-        assert await next_frame(viewer, 0.1) == bytes([3])
-        assert await next_frame(viewer, 0.1) == bytes([4])
+        assert await next_frame(viewer, 0.1) == Frame(spec(), bytes([3]))
+        assert await next_frame(viewer, 0.1) == Frame(spec(), bytes([4]))
         assert await next_frame(viewer, 0.05) is None
         viewer.closed.set()
         assert await next_frame(viewer, 1) is None
@@ -47,7 +47,7 @@ async def test_one_poller_per_camera_and_one_process_per_spec() -> None:
     assert processor.calls[spec(640)] == fetches or abs(processor.calls[spec(640)] - fetches) <= 1
     assert abs(processor.calls[spec(320)] - fetches) <= 1
     for viewer in viewers:
-        assert isinstance(await next_frame(viewer, 0.5), bytes)
+        assert isinstance(await next_frame(viewer, 0.5), Frame)
     for viewer in viewers:
         await hub.close(viewer)
     assert "camera.a" not in hub.pollers
@@ -66,7 +66,7 @@ async def test_slow_viewer_does_not_hold_up_others() -> None:
     received = 0
     deadline = time.monotonic() + 0.5
     while time.monotonic() < deadline:
-        if isinstance(await next_frame(fast, 0.2), bytes):
+        if isinstance(await next_frame(fast, 0.2), Frame):
             received += 1
     assert received >= 10
     assert slow.dropped >= 5 and slow.queue.qsize() == 2
@@ -247,3 +247,120 @@ async def test_stop_closes_open_streams(env: Env) -> None:
     storage.close()
     assert events
     await env.restart()  # the fixture stops the hub again at teardown
+
+
+async def read_frames(
+    response: aiohttp.ClientResponse, limit_s: float
+) -> tuple[list[tuple[float, bytes]], bool]:
+    """Frames with their arrival time until the response ends (True) or `limit_s` passes."""
+    frames: list[tuple[float, bytes]] = []
+    try:
+        async with asyncio.timeout(limit_s):
+            while True:
+                line = await response.content.readline()
+                if not line:
+                    return frames, True
+                if line.lower().startswith(b"content-length:"):
+                    size = int(line.split(b":", 1)[1])
+                    await response.content.readline()  # blank line after the part headers
+                    frames.append((time.monotonic(), await response.content.readexactly(size)))
+    except TimeoutError:
+        return frames, False
+
+
+FULL_MASK = [[[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]]
+
+
+def front_door(**overrides: Any) -> list[dict[str, Any]]:
+    camera: dict[str, Any] = {
+        "entity_id": "camera.front_door",
+        "label": "Front door",
+        "share": True,
+        "masks": [[[0.0, 0.0], [0.35, 0.0], [0.35, 0.6], [0.0, 0.6]]],
+        "max_width": 1280,
+        "max_fps": 5,
+    }
+    camera.update(overrides)
+    return [camera, {"entity_id": "camera.garden", "label": "Garden", "share": True}]
+
+
+async def test_low_fps_stream_ends_within_2s_of_revoke(env: Env) -> None:
+    body, path = await open_stream(env, cameras=front_door(max_fps=0.1))
+    headers = {"Authorization": f"Bearer {body['access_token']}"}
+    async with env.session.get(env.city_url + path, headers=headers) as response:
+        assert response.status == 200
+        frames, _ = await read_frames(response, 0.5)
+        assert len(frames) == 1
+        await env.control("POST", f"/control/v1/unlocks/{body['unlock_id']}/revoke")
+        started = time.monotonic()
+        _, ended = await read_frames(response, 4.0)
+        assert ended and time.monotonic() - started <= 2.0
+
+
+async def test_fps_lowered_then_revoked_ends_within_2s(env: Env) -> None:
+    body, path = await open_stream(env)
+    headers = {"Authorization": f"Bearer {body['access_token']}"}
+    async with env.session.get(env.city_url + path, headers=headers) as response:
+        await read_frames(response, 0.5)
+        await env.put_policy(cameras=front_door(max_fps=0.1))
+        await read_frames(response, 0.5)
+        await env.control("POST", f"/control/v1/unlocks/{body['unlock_id']}/revoke")
+        started = time.monotonic()
+        _, ended = await read_frames(response, 4.0)
+        assert ended and time.monotonic() - started <= 2.0
+
+
+async def test_frames_after_a_mask_change_are_masked(env: Env) -> None:
+    body, path = await open_stream(env)
+    headers = {"Authorization": f"Bearer {body['access_token']}"}
+    async with env.session.get(env.city_url + path, headers=headers) as response:
+        await read_frames(response, 0.5)
+        # Slow down so that the sender holds a frame made with the old masks while pacing.
+        await env.put_policy(cameras=front_door(max_fps=0.5))
+        await read_frames(response, 0.3)
+        await env.put_policy(cameras=front_door(max_fps=0.5, masks=FULL_MASK))
+        changed = time.monotonic()
+        new_spec = repr(env.hub.output_spec("camera.front_door")).encode()
+        assert b"(1.0, 1.0)" in new_spec
+        frames, _ = await read_frames(response, 3.0)
+        later = [data for at, data in frames if at > changed]
+        assert later, "a frame with the new masks arrives"
+        assert all(data.endswith(new_spec + b"\xff\xd9") for data in later)
+
+
+async def test_first_frame_made_before_a_mask_change_is_not_sent(env: Env) -> None:
+    body, _ = await open_stream(env)
+    unlock = env.hub.ledger.get(body["unlock_id"])
+    session = env.hub.open_stream(unlock, body["cameras"][0]["id"])
+    outdated = OutputSpec(masks=(), max_width=None)
+    assert outdated != env.hub.output_spec("camera.front_door")
+    session.viewer.offer(Frame(outdated, b"unmasked"))  # queued before the poller's first
+    first = await session.first_frame()
+    assert first is not None and first.data != b"unmasked"
+    assert first.spec == env.hub.output_spec("camera.front_door")
+    await env.hub.close_stream(session, "client_gone")
+
+
+async def test_viewer_joining_a_slow_camera_gets_a_frame_at_once(env: Env) -> None:
+    body, path = await open_stream(env, cameras=front_door(max_fps=0.1))
+    headers = {"Authorization": f"Bearer {body['access_token']}"}
+    async with env.session.get(env.city_url + path, headers=headers) as first:
+        frames, _ = await read_frames(first, 0.5)
+        assert len(frames) == 1
+        polls = env.cameras.fetches["camera.front_door"]
+        async with env.session.get(env.city_url + path, headers=headers) as second:
+            assert second.status == 200
+            frames, _ = await read_frames(second, 0.5)
+            assert len(frames) == 1
+        assert env.cameras.fetches["camera.front_door"] == polls  # one poll for both
+
+
+async def test_fps_raised_takes_effect_at_once(env: Env) -> None:
+    body, path = await open_stream(env, cameras=front_door(max_fps=0.1))
+    headers = {"Authorization": f"Bearer {body['access_token']}"}
+    async with env.session.get(env.city_url + path, headers=headers) as response:
+        frames, _ = await read_frames(response, 0.5)
+        assert len(frames) == 1
+        await env.put_policy(cameras=front_door(max_fps=5))
+        frames, _ = await read_frames(response, 1.5)
+        assert len(frames) >= 3
