@@ -49,6 +49,7 @@ from .ledger import (
 from .options import SUPERVISOR_CORE_URL, Options
 from .policy import Accept, Decline, Pending, Policy, changed_fields, decide, load_stored_policy
 from .policy import parse_policy as parse_policy_document
+from .ratelimit import RefusalLimiter
 from .storage import Storage
 from .streaming import (
     FIRST_FRAME_TIMEOUT_S,
@@ -182,6 +183,7 @@ class Hub:
         self._ha: HomeAssistantClient | None = None
         self.streams = StreamHub(self._fetch_still, processor.process_async, self.camera_fps)
         self._sessions: set[StreamSession] = set()
+        self.refusals = RefusalLimiter()
         self.stopping = asyncio.Event()
         self.city_app = build_city_app(self)
         self.control_app = build_control_app(self)
@@ -274,13 +276,20 @@ class Hub:
 
     # city: unlock intake ---------------------------------------------------------------------
 
-    def submit_unlock(self, token: str) -> dict[str, Any]:
-        """Verify, rate-limit, decide and record one unlock; the 201 body or ApiError."""
+    def submit_unlock(self, token: str, remote: str | None = None) -> dict[str, Any]:
+        """Verify, rate-limit, decide and record one unlock; the 201 body or ApiError.
+
+        `remote` (the peer address) only keys the audit flood control of refusals that name
+        no configured hub.
+        """
         now = self.clock()
         try:
             claims = verify_unlock_token(token, self.options.hubs, self.home_id, now)
         except TokenError as err:
-            self._refuse(err.reason, 401, err.hub)
+            if err.hub is None:
+                self.refuse_unidentified(err.reason, 401, remote)
+            else:
+                self._refuse(err.reason, 401, err.hub)
             raise ApiError(401, "invalid_token") from err
         hub_id = claims.iss
         # Refusals are audited outside any transaction: they must be kept, not rolled back.
@@ -327,6 +336,21 @@ class Hub:
 
     def _refuse(self, reason: str, status: int, hub: str | None) -> None:
         self.audit.append("unlock_refused", {"reason": reason, "status": status}, hub=hub)
+
+    def refuse_unidentified(self, reason: str, status: int, remote: str | None) -> None:
+        """Audit a refusal that names no configured hub, aggregated beyond the rate limit."""
+        if self.refusals.allow(remote):
+            self._refuse(reason, status, None)
+        else:
+            self.refusals.suppressed(status)
+            self.flush_refusals()
+
+    def flush_refusals(self, *, force: bool = False) -> None:
+        """Write the aggregated entries for refusals counted but not audited one by one."""
+        for status, count in self.refusals.due(force=force):
+            self.audit.append(
+                "unlock_refused", {"reason": "rate_limited", "status": status, "count": count}
+            )
 
     def _new_unlock(
         self, claims: UnlockClaims, decision: Accept | Pending | Decline, now: float
@@ -551,6 +575,7 @@ class Hub:
         while not self.stopping.is_set():
             try:
                 self.ledger.reconcile(self.policy, self.clock())
+                self.flush_refusals()
             except Exception:  # keep scheduling; access checks do not depend on it
                 _LOGGER.exception("scheduler tick failed")
             with contextlib.suppress(TimeoutError):
@@ -614,6 +639,10 @@ class Hub:
         if self._session is not None:
             await self._session.close()
             self._session = None
+        try:
+            self.flush_refusals(force=True)
+        except Exception:  # never keep the store from closing
+            _LOGGER.exception("could not write the aggregated refusals")
         self.processor.close()
         self.storage.close()
 

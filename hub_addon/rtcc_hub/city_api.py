@@ -82,7 +82,7 @@ async def create_unlock(request: web.Request) -> web.Response:
         raise ApiError(400, "invalid_request") from err
     if not isinstance(document, dict) or not isinstance(document.get("token"), str):
         raise ApiError(400, "invalid_request")
-    result = request.app[HUB_KEY].submit_unlock(document["token"])
+    result = request.app[HUB_KEY].submit_unlock(document["token"], request.remote)
     return web.json_response(result, status=201)
 
 
