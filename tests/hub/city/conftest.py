@@ -81,8 +81,8 @@ def _imaging_available() -> bool:
 async def live_hub(tmp_path: Path) -> AsyncIterator[LiveHub]:
     if not _imaging_available():
         pytest.skip("rtcc_hub.imaging is not written yet")
-    from rtcc_hub.app import Hub  # noqa: PLC0415 - needs imaging
-    from rtcc_hub.options import parse_options  # noqa: PLC0415
+    from rtcc_hub.app import Hub
+    from rtcc_hub.options import parse_options
 
     key = generate_private_key()
     key_path = tmp_path / "hub.key"

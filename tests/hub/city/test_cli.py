@@ -305,7 +305,7 @@ async def test_protocol_errors_are_reported_with_their_code(
 
 
 async def test_connection_refused_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
-    from tests.support.hub_process import free_port  # noqa: PLC0415
+    from tests.support.hub_process import free_port
 
     url = f"http://127.0.0.1:{free_port()}"
     assert await run_cli("status", "--url", url, "--unlock-id", "u", "--access-token", "t") == 1
