@@ -291,12 +291,24 @@ class Hub:
             else:
                 self._refuse(err.reason, 401, err.hub)
             raise ApiError(401, "invalid_token") from err
+        except Exception as err:
+            # Backstop: whatever a validly shaped body makes the verifier trip over is a refused,
+            # audited token, never a 500 without a trace in the audit log.
+            _LOGGER.exception("unlock token verification failed unexpectedly")
+            self.refuse_unidentified("malformed", 401, remote)
+            raise ApiError(401, "invalid_token") from err
         hub_id = claims.iss
         # Refusals are audited outside any transaction: they must be kept, not rolled back.
-        if self.storage.jti_seen(hub_id, claims.jti):
+        try:
+            seen = self.storage.jti_seen(hub_id, claims.jti)
+            recent = self.storage.unlock_times(hub_id, now - QUOTA_WINDOW_S)
+        except Exception as err:
+            _LOGGER.exception("unlock lookup failed unexpectedly")
+            self._refuse("malformed", 401, hub_id)
+            raise ApiError(401, "invalid_token") from err
+        if seen:
             self._refuse("replayed_jti", 401, hub_id)
             raise ApiError(401, "invalid_token")
-        recent = self.storage.unlock_times(hub_id, now - QUOTA_WINDOW_S)
         if len(recent) >= self.policy.max_unlocks_per_week:
             oldest = recent[0] if recent else now
             retry_after = max(1, math.ceil(oldest + QUOTA_WINDOW_S - now))

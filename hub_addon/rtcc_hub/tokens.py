@@ -78,17 +78,35 @@ class UnlockClaims:
     scope: tuple[str, ...]
 
 
+# Larger integers cannot be compared with floats exactly (10**400 overflows float()); no time,
+# coordinate or radius needs them.
+MAX_INTEGER = 2**53
+
+
 def _number(value: Any) -> float:
     # bool is an int subclass; a claim of `true` is not a time or a coordinate.
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise vol.Invalid("must be a number")
+    if isinstance(value, int) and abs(value) > MAX_INTEGER:
+        raise vol.Invalid("integer out of range")
     if not math.isfinite(value):
         raise vol.Invalid("must be finite")
     return float(value)
 
 
+def _utf8(value: Any) -> str:
+    """A string that UTF-8 can encode: JSON's \\ud800 escapes give lone surrogates otherwise."""
+    if not isinstance(value, str):
+        raise vol.Invalid("must be a string")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise vol.Invalid("must be valid Unicode text") from err
+    return value
+
+
 def _text(max_len: int) -> vol.All:
-    return vol.All(str, vol.Length(min=1, max=max_len))
+    return vol.All(_utf8, vol.Length(min=1, max=max_len))
 
 
 def _scope(value: Any) -> tuple[str, ...]:
@@ -112,7 +130,7 @@ _CLAIMS = vol.Schema(
                 vol.Required("id"): _text(200),
                 vol.Required("offense"): _text(200),
                 vol.Optional("case_number"): _text(200),
-                vol.Optional("summary"): vol.All(str, vol.Length(max=2000)),
+                vol.Optional("summary"): vol.All(_utf8, vol.Length(max=2000)),
             }
         ),
         vol.Required("area"): vol.Schema(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -297,3 +298,49 @@ async def test_openapi_served(env: Env) -> None:
     response = await env.city_get("/api/v1/openapi.json", None)
     assert response.status in (200, 404)
     assert response.headers["Cache-Control"] == "no-store"
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"iat": 10**400},
+        {"area": {"lat": 32.2988, "lon": -90.1848, "radius_m": 10**400}},
+        {"jti": "\ud800abc"},
+    ],
+)
+async def test_hostile_claims_are_401_and_audited(env: Env, overrides: dict[str, Any]) -> None:
+    await env.put_policy()
+    status, body = await env.unlock(**overrides)
+    assert status == 401 and body["error"] == "invalid_token"
+    refused = [e for e in env.hub.audit.entries() if e["event"] == "unlock_refused"]
+    assert [e["detail"] for e in refused] == [{"reason": "malformed_claims", "status": 401}]
+
+
+async def test_unexpected_verifier_failure_is_an_audited_401(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import rtcc_hub.app
+
+    def explode(*args: Any, **kwargs: Any) -> Any:
+        raise OverflowError("boom")
+
+    monkeypatch.setattr(rtcc_hub.app, "verify_unlock_token", explode)
+    status, body = await env.unlock()
+    assert status == 401 and body["error"] == "invalid_token"
+    refused = [e for e in env.hub.audit.entries() if e["event"] == "unlock_refused"]
+    assert [e["detail"] for e in refused] == [{"reason": "malformed", "status": 401}]
+
+
+async def test_unexpected_lookup_failure_is_an_audited_401(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def explode(*args: Any, **kwargs: Any) -> Any:
+        raise UnicodeEncodeError("utf-8", "x", 0, 1, "boom")
+
+    monkeypatch.setattr(env.hub.storage, "jti_seen", explode)
+    status, _ = await env.unlock()
+    assert status == 401
+    refused = [e for e in env.hub.audit.entries() if e["event"] == "unlock_refused"]
+    assert [(e["detail"], e["hub"]) for e in refused] == [
+        ({"reason": "malformed", "status": 401}, "jackson-rtcc")
+    ]

@@ -155,3 +155,25 @@ def test_error_carries_hub_once_known(hub_key: city.CityHub, hubs: tuple[HubConf
     with pytest.raises(TokenError) as err:
         verify(hub_key.token("wrong", now=NOW), hubs)
     assert err.value.hub == "jackson-rtcc"
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"iat": 10**400},
+        {"nbf": -(10**400)},
+        {"exp": 10**400},
+        {"iat": 2**53 + 1},
+        {"area": {"lat": 10**400, "lon": -90.1848, "radius_m": 500}},
+        {"area": {"lat": 32.2988, "lon": 10**400, "radius_m": 500}},
+        {"area": {"lat": 32.2988, "lon": -90.1848, "radius_m": 10**400}},
+        {"jti": "\ud800abc"},
+        {"incident": {"id": "I-\udfff", "offense": "burglary"}},
+        {"incident": {"id": "I-1", "offense": "burglary", "summary": "x\udc00y"}},
+        {"incident": {"id": "I-1", "offense": "burglary", "case_number": "\ud800"}},
+    ],
+)
+def test_huge_integers_and_lone_surrogates_are_malformed_claims(
+    hub_key: city.CityHub, hubs: tuple[HubConfig, ...], overrides: dict[str, Any]
+) -> None:
+    assert reason(hub_key.token(HOME_ID, now=NOW, **overrides), hubs) == "malformed_claims"
