@@ -27,7 +27,7 @@ from aiohttp import web
 
 from . import __version__
 from .audit import AuditLog
-from .city_api import build_city_app
+from .city_api import CityAppRunner, build_city_app
 from .control_api import build_control_app
 from .errors import ApiError
 from .ha_client import CameraUnavailable, HomeAssistantClient
@@ -617,7 +617,8 @@ class Hub:
             (self.city_app, self.options.bind, self.options.city_port, self._ssl_context()),
             (self.control_app, self.options.control_bind, self.options.control_port, None),
         ):
-            runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
+            runner_class = CityAppRunner if app is self.city_app else web.AppRunner
+            runner = runner_class(app, access_log=None, shutdown_timeout=2.0)
             await runner.setup()
             site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
             await site.start()
