@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
@@ -287,9 +288,25 @@ type Decision = Accept | Pending | Decline
 
 
 def _offense_key(offense: str) -> str:
-    # "Reproductive health", "reproductive-health" and "REPRODUCTIVE_HEALTH" are one offense:
-    # a spelling variant must not slip past the owner's exclusion.
-    return re.sub(r"[\s_\-]+", "_", offense.strip().casefold())
+    """The comparable form of an offense name.
+
+    "Reproductive health", "reproductive-health", "REPRODUCTIVE_HEALTH",
+    fullwidth letters, "pro\\u200btest" and a dotted capital I are one offense each: a
+    spelling variant must not slip past the owner's exclusion. NFKC folds compatibility forms, casefold the
+    case, NFKD splits accents off so that combining marks (Mn) and format characters (Cf, the
+    zero-width ones) can be dropped, and what remains keeps only ASCII letters and digits. The
+    result may still hold other letters (Cyrillic, Greek ...): the caller treats those as
+    unknown.
+    """
+    text = unicodedata.normalize("NFKC", offense).casefold()
+    text = unicodedata.normalize("NFKD", text)
+    kept = [c for c in text if unicodedata.category(c) not in ("Mn", "Cf")]
+    return "".join(c for c in kept if c.isalnum() or not c.isascii())
+
+
+def _ascii_alnum(key: str) -> str:
+    """The key without separators and punctuation (which `_offense_key` left as non-ASCII)."""
+    return "".join(c for c in key if not (unicodedata.category(c)[0] in "ZPS" or c.isspace()))
 
 
 def _outside_area(policy: Policy, claims: UnlockClaims) -> bool:
@@ -299,9 +316,23 @@ def _outside_area(policy: Policy, claims: UnlockClaims) -> bool:
     return distance_m(home.lat, home.lon, area.lat, area.lon) > area.radius_m
 
 
+def offense_key(offense: str) -> str | None:
+    """ASCII letters and digits of the normalised offense, or None when it has anything else
+    (or nothing): such an offense cannot be matched reliably against the exclusions."""
+    key = _ascii_alnum(_offense_key(offense))
+    if not key or not key.isascii():
+        return None
+    return key
+
+
 def _offense_excluded(policy: Policy, claims: UnlockClaims) -> bool:
-    excluded = {_offense_key(offense) for offense in policy.excluded_offenses}
-    return _offense_key(claims.incident.offense) in excluded
+    if not policy.excluded_offenses:
+        return False
+    excluded = {offense_key(offense) for offense in policy.excluded_offenses}
+    key = offense_key(claims.incident.offense)
+    # Fail closed: an offense we cannot compare (non-Latin letters, empty after normalising)
+    # is declined whenever the owner excludes anything.
+    return key is None or key in excluded
 
 
 def _case_number_missing(policy: Policy, claims: UnlockClaims) -> bool:

@@ -196,3 +196,43 @@ def test_only_shared_cameras_are_offered() -> None:
 def test_decide_is_pure() -> None:
     policy, claims = make_policy(), make_claims()
     assert decide(policy, claims, NOW) == decide(policy, claims, NOW)
+
+
+@pytest.mark.parametrize(
+    "offense",
+    [
+        "\uff50\uff52\uff4f\uff54\uff45\uff53\uff54",  # fullwidth
+        "pro\u200btest",  # zero-width space
+        "pro\u00adtest",  # soft hyphen
+        "pro\u2060test",  # word joiner
+        "IMMIGRAT\u0130ON",  # dotted capital I
+        "immigrati\u00f3n",  # combining accent after NFKD
+        "Reproductive Health!",
+        "reproductive\u2014health",  # em dash
+        "Pr\u043etest",  # Cyrillic o: cannot be compared, declined when anything is excluded
+        "\u043f\u0440\u043e\u0442\u0435\u0441\u0442",
+        "\u200b",  # nothing left after normalising
+    ],
+)
+def test_offense_variants_are_excluded(offense: str) -> None:
+    assert decide(make_policy(), make_claims(NOW, offense=offense), NOW) == Decline(
+        "excluded_offense"
+    )
+
+
+def test_exclusion_spelled_oddly_by_the_owner_still_matches() -> None:
+    policy = make_policy(
+        excluded_offenses=["\uff30\uff32\uff2f\uff34\uff25\uff33\uff34", "Reproductive-Health"]
+    )
+    for offense in ("protest", "reproductive_health"):
+        claims = make_claims(NOW, offense=offense)
+        assert decide(policy, claims, NOW) == Decline("excluded_offense")
+
+
+def test_non_latin_offense_is_fine_without_exclusions() -> None:
+    policy = make_policy(excluded_offenses=[])
+    assert isinstance(
+        decide(policy, make_claims(NOW, offense="\u043f\u0440\u043e\u0442\u0435\u0441\u0442"), NOW),
+        Accept,
+    )
+    assert isinstance(decide(make_policy(), make_claims(NOW, offense="burglary 2"), NOW), Accept)
