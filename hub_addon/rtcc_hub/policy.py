@@ -292,11 +292,11 @@ def _offense_key(offense: str) -> str:
 
     "Reproductive health", "reproductive-health", "REPRODUCTIVE_HEALTH",
     fullwidth letters, "pro\\u200btest" and a dotted capital I are one offense each: a
-    spelling variant must not slip past the owner's exclusion. NFKC folds compatibility forms, casefold the
-    case, NFKD splits accents off so that combining marks (Mn) and format characters (Cf, the
-    zero-width ones) can be dropped, and what remains keeps only ASCII letters and digits. The
-    result may still hold other letters (Cyrillic, Greek ...): the caller treats those as
-    unknown.
+    spelling variant must not slip past the owner's exclusion. NFKC folds compatibility forms,
+    casefold the case, NFKD splits accents off so that combining marks (Mn) and format
+    characters (Cf, the zero-width ones) can be dropped, and what remains keeps only ASCII
+    letters and digits. The result may still hold other letters (Cyrillic, Greek ...): the
+    caller treats those as unknown.
     """
     text = unicodedata.normalize("NFKC", offense).casefold()
     text = unicodedata.normalize("NFKD", text)
