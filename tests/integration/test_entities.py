@@ -115,7 +115,9 @@ async def test_full_incident(
     headers = {"Authorization": f"Bearer {granted['access_token']}"}
     base = f"{hub.city_url}/api/v1/unlocks/{unlock_id}/cameras"
     camera_id = granted["cameras"][0]["id"]
-    async with aiohttp.ClientSession(headers=headers) as session:
+    # A stalled stream fails here within seconds instead of the 5-minute default.
+    timeout = aiohttp.ClientTimeout(total=60, sock_read=15)
+    async with aiohttp.ClientSession(headers=headers, timeout=timeout) as session:
         async with session.get(f"{base}/{camera_id}/snapshot") as response:
             assert response.status == 200
             snapshot_bytes = len(await response.read())
