@@ -24,7 +24,8 @@ from .options import HubConfig
 ALLOWED_ALGORITHMS = ("EdDSA", "Ed25519")
 CLOCK_SKEW_S = 60
 MAX_WINDOW_S = 24 * 3600
-MAX_TOKEN_CHARS = 12_000
+# The body is at most 16 KiB (PROTOCOL.md 3.1); that, not per-claim limits, bounds the sizes.
+MAX_TOKEN_CHARS = 16 * 1024
 SCOPES = ("snapshot", "stream")
 
 _JWS = jwt.PyJWS(algorithms=["EdDSA"])
@@ -105,8 +106,18 @@ def _utf8(value: Any) -> str:
     return value
 
 
-def _text(max_len: int) -> vol.All:
-    return vol.All(_utf8, vol.Length(min=1, max=max_len))
+def _text(value: Any) -> str:
+    text = _utf8(value)
+    if not text:
+        raise vol.Invalid("must not be empty")
+    return text
+
+
+def _optional_text(value: Any) -> str | None:
+    """An optional string claim: null and "" mean absent."""
+    if value is None or value == "":
+        return None
+    return _utf8(value)
 
 
 def _scope(value: Any) -> tuple[str, ...]:
@@ -119,26 +130,30 @@ def _scope(value: Any) -> tuple[str, ...]:
 
 _CLAIMS = vol.Schema(
     {
-        vol.Required("iss"): _text(200),
-        vol.Required("aud"): vol.Any(_text(200), [_text(200)]),
-        vol.Required("jti"): _text(200),
+        vol.Required("iss"): _text,
+        vol.Required("aud"): vol.Any(_text, [_text]),
+        vol.Required("jti"): _text,
         vol.Required("iat"): _number,
         vol.Required("nbf"): _number,
         vol.Required("exp"): _number,
+        # Unknown keys inside `incident` and `area` are allowed and dropped: nothing reads or
+        # stores them.
         vol.Required("incident"): vol.Schema(
             {
-                vol.Required("id"): _text(200),
-                vol.Required("offense"): _text(200),
-                vol.Optional("case_number"): _text(200),
-                vol.Optional("summary"): vol.All(_utf8, vol.Length(max=2000)),
-            }
+                vol.Required("id"): _text,
+                vol.Required("offense"): _text,
+                vol.Optional("case_number"): _optional_text,
+                vol.Optional("summary"): _optional_text,
+            },
+            extra=vol.REMOVE_EXTRA,
         ),
         vol.Required("area"): vol.Schema(
             {
                 vol.Required("lat"): vol.All(_number, vol.Range(min=-90, max=90)),
                 vol.Required("lon"): vol.All(_number, vol.Range(min=-180, max=180)),
                 vol.Required("radius_m"): vol.All(_number, vol.Range(min=0, min_included=False)),
-            }
+            },
+            extra=vol.REMOVE_EXTRA,
         ),
         vol.Required("scope"): _scope,
     },
@@ -203,9 +218,12 @@ def verify_unlock_token(
 
 
 def _check_times(iat: float, nbf: float, exp: float, now: float, hub: str) -> None:
-    if abs(iat - now) > CLOCK_SKEW_S:
+    # JWT times are whole seconds: compare them with the current whole second, boundaries
+    # included, so that `iat = int(time.time()) - 60` is within 60 s as the protocol says.
+    now_s = math.floor(now)
+    if abs(iat - now_s) > CLOCK_SKEW_S:
         raise TokenError("iat_out_of_range", hub)
-    if nbf > now + CLOCK_SKEW_S:
+    if nbf > now_s + CLOCK_SKEW_S:
         raise TokenError("not_yet_valid", hub)
     if exp <= now:
         raise TokenError("expired", hub)

@@ -344,3 +344,30 @@ async def test_unexpected_lookup_failure_is_an_audited_401(
     assert [(e["detail"], e["hub"]) for e in refused] == [
         ({"reason": "malformed", "status": 401}, "jackson-rtcc")
     ]
+
+
+async def test_body_near_16_kib_is_accepted(env: Env) -> None:
+    await env.put_policy()
+    incident = {"id": "I-1", "case_number": "C-9", "offense": "burglary", "summary": "x" * 11_500}
+    body = json.dumps({"token": env.token(incident=incident)}).encode()
+    assert 12_000 < len(body) <= 16 * 1024
+    async with env.session.post(
+        env.city_url + "/api/v1/unlocks", data=body, headers={"Content-Type": "application/json"}
+    ) as response:
+        assert response.status == 201
+        assert (await response.json())["status"] == "active"
+
+
+@pytest.mark.parametrize("case_number", [None, ""])
+async def test_null_or_empty_case_number_is_missing(env: Env, case_number: Any) -> None:
+    incident = {"id": "I-1", "case_number": case_number, "offense": "burglary", "extra": True}
+    await env.put_policy()
+    status, body = await env.unlock(incident=incident)
+    assert (status, body["status"]) == (201, "declined")
+    statuses = [e for e in env.hub.audit.entries() if e["event"] == "unlock_status"]
+    assert statuses[-1]["detail"]["reason"] == "case_number_required"
+    await env.put_policy(require_case_number=False)
+    status, body = await env.unlock(incident=incident)
+    assert (status, body["status"]) == (201, "active")
+    received = [e for e in env.hub.audit.entries() if e["event"] == "unlock_received"]
+    assert received[-1]["detail"]["incident"] == {"id": "I-1", "offense": "burglary"}

@@ -107,7 +107,9 @@ def test_audience_list_with_only_this_home(
         (lambda k: k.token(HOME_ID, now=NOW, area={"lat": 0, "lon": 0}), "malformed_claims"),
         (lambda k: k.token(HOME_ID, now=NOW, incident={"id": "I"}), "malformed_claims"),
         (
-            lambda k: k.token(HOME_ID, now=NOW, incident={"id": "I", "offense": "x", "extra": 1}),
+            # (extra keys inside `incident` are allowed since review finding 6; a wrong type
+            # for a known one is still refused)
+            lambda k: k.token(HOME_ID, now=NOW, incident={"id": "I", "offense": "x", "summary": 1}),
             "malformed_claims",
         ),
         (
@@ -177,3 +179,53 @@ def test_huge_integers_and_lone_surrogates_are_malformed_claims(
     hub_key: city.CityHub, hubs: tuple[HubConfig, ...], overrides: dict[str, Any]
 ) -> None:
     assert reason(hub_key.token(HOME_ID, now=NOW, **overrides), hubs) == "malformed_claims"
+
+
+def test_sizes_are_bounded_by_the_body_only(
+    hub_key: city.CityHub, hubs: tuple[HubConfig, ...]
+) -> None:
+    incident = {
+        "id": "I" * 500,
+        "offense": "o" * 500,
+        "case_number": "C" * 500,
+        "summary": "s" * 9_000,
+    }
+    token = hub_key.token(HOME_ID, now=NOW, incident=incident, jti="j" * 300)
+    assert 12_000 < len(token) <= 16 * 1024 - 20
+    claims = verify(token, hubs)
+    assert claims.incident.summary == "s" * 9_000
+    assert claims.incident.case_number == "C" * 500
+
+
+@pytest.mark.parametrize("value", [None, ""])
+def test_null_or_empty_case_number_and_summary_are_absent(
+    hub_key: city.CityHub, hubs: tuple[HubConfig, ...], value: Any
+) -> None:
+    incident = {"id": "I", "offense": "burglary", "case_number": value, "summary": value}
+    claims = verify(hub_key.token(HOME_ID, now=NOW, incident=incident), hubs)
+    assert claims.incident.case_number is None and claims.incident.summary is None
+    assert claims.incident.as_json() == {"id": "I", "offense": "burglary"}
+
+
+def test_extra_keys_in_incident_and_area_are_ignored(
+    hub_key: city.CityHub, hubs: tuple[HubConfig, ...]
+) -> None:
+    incident = {"id": "I", "offense": "burglary", "priority": 1, "unit": {"x": 1}}
+    area = {"lat": 32.3, "lon": -90.2, "radius_m": 400, "unit": "m"}
+    claims = verify(hub_key.token(HOME_ID, now=NOW, incident=incident, area=area), hubs)
+    assert claims.incident.as_json() == {"id": "I", "offense": "burglary"}
+    assert claims.area.as_json() == {"lat": 32.3, "lon": -90.2, "radius_m": 400}
+
+
+@pytest.mark.parametrize("fraction", [0.0, 0.3, 0.999])
+def test_time_rules_compare_whole_seconds_boundaries_included(
+    hub_key: city.CityHub, hubs: tuple[HubConfig, ...], fraction: float
+) -> None:
+    now = NOW + fraction
+    for iat in (NOW - 60, NOW + 60):
+        assert verify(hub_key.token(HOME_ID, now=NOW, iat=iat), hubs, now).iat == iat
+    assert verify(hub_key.token(HOME_ID, now=NOW, nbf=NOW + 60, exp=NOW + 600), hubs, now)
+    for iat in (NOW - 61, NOW + 61):
+        assert reason(hub_key.token(HOME_ID, now=NOW, iat=iat), hubs, now) == "iat_out_of_range"
+    token = hub_key.token(HOME_ID, now=NOW, nbf=NOW + 61, exp=NOW + 600)
+    assert reason(token, hubs, now) == "not_yet_valid"
