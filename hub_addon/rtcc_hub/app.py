@@ -67,6 +67,7 @@ _LOGGER = logging.getLogger(__name__)
 
 QUOTA_WINDOW_S = 7 * 24 * 3600
 SCHEDULER_INTERVAL_S = 0.25
+LATEST_STILL_KEEP_S = 30.0  # the last still per camera, reused by snapshots within 1/max_fps
 CONTROL_TOKEN_FILE = "control_token"  # noqa: S105 - a file name, not a secret
 
 type Clock = Callable[[], float]
@@ -179,6 +180,8 @@ class Hub:
         self.policy = self._load_policy()
         self.control_token = self._load_control_token()
         self._fetch_override = fetch
+        self._inflight: dict[str, asyncio.Task[bytes]] = {}
+        self._latest: dict[str, tuple[float, bytes]] = {}
         self._session: aiohttp.ClientSession | None = None
         self._ha: HomeAssistantClient | None = None
         self.streams = StreamHub(self._fetch_still, processor.process_async, self.camera_fps)
@@ -257,12 +260,46 @@ class Hub:
 
     # images ---------------------------------------------------------------------------------
 
-    async def _fetch_still(self, entity_id: str) -> bytes:
+    async def _fetch_upstream(self, entity_id: str) -> bytes:
         if self._fetch_override is not None:
             return await self._fetch_override(entity_id)
         if self._ha is None:
             raise CameraUnavailable("Home Assistant client not started")
         return await self._ha.fetch_still(entity_id)
+
+    async def _fetch_still(self, entity_id: str) -> bytes:
+        """One upstream request per camera at a time: callers arriving while one is under way
+        share its answer (snapshots and the stream poller alike, PROTOCOL.md section 1)."""
+        task = self._inflight.get(entity_id)
+        if task is None:
+            task = asyncio.create_task(
+                self._fetch_upstream(entity_id), name=f"rtcc fetch {entity_id}"
+            )
+            self._inflight[entity_id] = task
+            task.add_done_callback(lambda done: self._fetched(entity_id, done))
+        # shield: a caller that goes away (client gone, poller stopped) does not cancel the
+        # request the others are waiting for.
+        return await asyncio.shield(task)
+
+    def _fetched(self, entity_id: str, task: asyncio.Task[bytes]) -> None:
+        if self._inflight.get(entity_id) is task:
+            del self._inflight[entity_id]
+        if task.cancelled() or task.exception() is not None:  # also marks it retrieved
+            return
+        now = asyncio.get_running_loop().time()
+        self._latest[entity_id] = (now, task.result())
+        for other, (at, _) in list(self._latest.items()):
+            if now - at > LATEST_STILL_KEEP_S:
+                del self._latest[other]
+
+    async def _snapshot_still(self, entity_id: str) -> bytes:
+        """The latest still when it is fresher than 1/max_fps (a stream is polling anyway),
+        else the shared upstream request."""
+        latest = self._latest.get(entity_id)
+        now = asyncio.get_running_loop().time()
+        if latest is not None and now - latest[0] < 1.0 / self.camera_fps(entity_id):
+            return latest[1]
+        return await self._fetch_still(entity_id)
 
     def camera_fps(self, entity_id: str) -> float:
         camera = self.policy.camera(entity_id)
@@ -431,7 +468,7 @@ class Hub:
     async def snapshot(self, unlock: Unlock, camera_id: str) -> bytes:
         camera = self.check_access(unlock, camera_id, "snapshot")
         try:
-            raw = await self._fetch_still(camera.entity_id)
+            raw = await self._snapshot_still(camera.entity_id)
             while True:
                 spec = self.output_spec(camera.entity_id)
                 image = await self.processor.process_async(raw, spec)
@@ -649,6 +686,10 @@ class Hub:
         if self._scheduler is not None:
             await self._scheduler
             self._scheduler = None
+        for task in list(self._inflight.values()):
+            task.cancel()
+        self._inflight.clear()
+        self._latest.clear()
         if self._session is not None:
             await self._session.close()
             self._session = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -371,3 +372,31 @@ async def test_null_or_empty_case_number_is_missing(env: Env, case_number: Any) 
     assert (status, body["status"]) == (201, "active")
     received = [e for e in env.hub.audit.entries() if e["event"] == "unlock_received"]
     assert received[-1]["detail"]["incident"] == {"id": "I-1", "offense": "burglary"}
+
+
+async def test_parallel_snapshots_and_stream_share_upstream_requests(env: Env) -> None:
+    await env.put_policy()
+    _, body = await env.unlock(scope=["snapshot", "stream"])
+    camera = body["cameras"][0]["id"]
+    path = f"/api/v1/unlocks/{body['unlock_id']}/cameras/{camera}/snapshot"
+    in_flight = peak = 0
+    inner = env.cameras
+
+    async def counting(entity_id: str) -> bytes:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        try:
+            await asyncio.sleep(0.2)
+            return await inner(entity_id)
+        finally:
+            in_flight -= 1
+
+    env.hub._fetch_override = counting
+    responses = await asyncio.gather(*(env.city_get(path, body["access_token"]) for _ in range(30)))
+    assert [r.status for r in responses] == [200] * 30
+    assert peak == 1
+    assert env.cameras.fetches["camera.front_door"] == 1
+    # A snapshot right after reuses the still when it is fresher than 1/max_fps (5 fps).
+    assert (await env.city_get(path, body["access_token"])).status == 200
+    assert env.cameras.fetches["camera.front_door"] == 1
