@@ -72,20 +72,32 @@ async def openapi(request: web.Request) -> web.Response:
 
 
 async def create_unlock(request: web.Request) -> web.Response:
-    if (request.content_length or 0) > MAX_BODY_BYTES:
+    hub = request.app[HUB_KEY]
+    token = await _read_token(request)
+    if token is None:
+        # Every unlock received is audited, an unreadable one too (PROTOCOL.md section 5).
+        hub.refuse_unidentified("invalid_request", 400, request.remote)
         raise ApiError(400, "invalid_request")
+    result = hub.submit_unlock(token, request.remote)
+    return web.json_response(result, status=201)
+
+
+async def _read_token(request: web.Request) -> str | None:
+    """The body's `token`, or None when the body is too large, not JSON or has none."""
+    if (request.content_length or 0) > MAX_BODY_BYTES:
+        return None
     try:
         body = await request.read()
-    except web.HTTPRequestEntityTooLarge as err:
-        raise ApiError(400, "invalid_request") from err
+    except web.HTTPRequestEntityTooLarge:
+        return None
     try:
         document = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as err:
-        raise ApiError(400, "invalid_request") from err
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
     if not isinstance(document, dict) or not isinstance(document.get("token"), str):
-        raise ApiError(400, "invalid_request")
-    result = request.app[HUB_KEY].submit_unlock(document["token"], request.remote)
-    return web.json_response(result, status=201)
+        return None
+    token: str = document["token"]
+    return token
 
 
 async def get_unlock(request: web.Request) -> web.Response:

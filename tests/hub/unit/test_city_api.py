@@ -400,3 +400,15 @@ async def test_parallel_snapshots_and_stream_share_upstream_requests(env: Env) -
     # A snapshot right after reuses the still when it is fresher than 1/max_fps (5 fps).
     assert (await env.city_get(path, body["access_token"])).status == 200
     assert env.cameras.fetches["camera.front_door"] == 1
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"not json", b"[]", b'{"tok": "x"}', b'{"token": 5}', b'{"token": "' + b"a" * 17000 + b'"}'],
+)
+async def test_bad_bodies_are_audited(env: Env, body: bytes) -> None:
+    async with env.session.post(env.city_url + "/api/v1/unlocks", data=body) as response:
+        assert response.status == 400
+    refused = [e for e in env.hub.audit.entries() if e["event"] == "unlock_refused"]
+    assert [e["detail"] for e in refused] == [{"reason": "invalid_request", "status": 400}]
+    assert "hub" not in refused[0]
