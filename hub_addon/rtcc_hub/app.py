@@ -346,9 +346,8 @@ class Hub:
         if seen:
             self._refuse("replayed_jti", 401, hub_id)
             raise ApiError(401, "invalid_token")
-        if len(recent) >= self.policy.max_unlocks_per_week:
-            oldest = recent[0] if recent else now
-            retry_after = max(1, math.ceil(oldest + QUOTA_WINDOW_S - now))
+        retry_after = self._quota_retry_after(recent, now)
+        if retry_after is not None:
             self._refuse("quota_exceeded", 429, hub_id)
             raise ApiError(429, "quota_exceeded", headers={"Retry-After": str(retry_after)})
         with self.storage.transaction():
@@ -382,6 +381,20 @@ class Hub:
         if unlock.status == ACTIVE:
             body["cameras"] = self.city_view(unlock)["cameras"]
         return body
+
+    def _quota_retry_after(self, recent: list[float], now: float) -> int | None:
+        """None within the quota, else the Retry-After seconds.
+
+        The next unlock is possible once all but quota - 1 of the recent ones have left the
+        window (the quota may have been lowered below the current count). A quota of 0 never
+        allows one: the whole window is answered.
+        """
+        quota = self.policy.max_unlocks_per_week
+        if len(recent) < quota:
+            return None
+        if quota == 0:
+            return QUOTA_WINDOW_S
+        return max(1, math.ceil(recent[len(recent) - quota] + QUOTA_WINDOW_S - now))
 
     def _refuse(self, reason: str, status: int, hub: str | None) -> None:
         self.audit.append("unlock_refused", {"reason": reason, "status": status}, hub=hub)

@@ -30,6 +30,8 @@ CREATE TABLE IF NOT EXISTS audit (seq INTEGER PRIMARY KEY, entry TEXT NOT NULL);
 # A jti is kept until its token could no longer pass the time rules anyway (exp in the past),
 # plus this margin for clock adjustments.
 _JTI_RETENTION_S = 24 * 3600
+# The quota window (7 days) plus a day for clock adjustments.
+_QUOTA_RETENTION_S = 8 * 24 * 3600
 
 
 class Storage:
@@ -137,6 +139,8 @@ class Storage:
     # quota ------------------------------------------------------------------------------------
 
     def record_unlock_time(self, hub: str, ts: float) -> None:
+        # Rows older than the 7-day window count for nothing: prune them as we go.
+        self._conn.execute("DELETE FROM quota WHERE ts < ?", (ts - _QUOTA_RETENTION_S,))
         self._conn.execute("INSERT INTO quota (hub, ts) VALUES (?, ?)", (hub, ts))
 
     def unlock_times(self, hub: str, since: float) -> list[float]:

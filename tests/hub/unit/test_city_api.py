@@ -412,3 +412,35 @@ async def test_bad_bodies_are_audited(env: Env, body: bytes) -> None:
     refused = [e for e in env.hub.audit.entries() if e["event"] == "unlock_refused"]
     assert [e["detail"] for e in refused] == [{"reason": "invalid_request", "status": 400}]
     assert "hub" not in refused[0]
+
+
+async def test_retry_after_when_the_quota_was_lowered(env: Env) -> None:
+    await env.put_policy(max_unlocks_per_week=10)
+    start = env.clock()
+    for _ in range(4):
+        assert (await env.unlock())[0] == 201
+        env.clock.advance(100)
+    await env.put_policy(max_unlocks_per_week=2)
+    async with env.session.post(
+        env.city_url + "/api/v1/unlocks", json={"token": env.token()}
+    ) as response:
+        assert response.status == 429
+        # 4 in the window, 2 allowed: the third-newest (at start + 200) must leave first.
+        expected = start + 200 + 7 * 24 * 3600 - env.clock()
+        assert int(response.headers["Retry-After"]) == expected
+    await env.put_policy(max_unlocks_per_week=0)
+    async with env.session.post(
+        env.city_url + "/api/v1/unlocks", json={"token": env.token()}
+    ) as response:
+        assert response.status == 429
+        assert int(response.headers["Retry-After"]) == 7 * 24 * 3600
+
+
+def test_quota_rows_older_than_the_window_are_pruned(tmp_path: Any) -> None:
+    from rtcc_hub.storage import Storage
+
+    storage = Storage.open(tmp_path)
+    storage.record_unlock_time("hub", 1000.0)
+    storage.record_unlock_time("hub", 1000.0 + 9 * 24 * 3600)
+    assert storage.unlock_times("hub", 0) == [1000.0 + 9 * 24 * 3600]
+    storage.close()
