@@ -214,6 +214,11 @@ def _field_name(path: list[Any]) -> str:
     return name or "policy"
 
 
+def _whole_second_up(value: float | None) -> float | None:
+    # Stored and echoed in whole seconds, rounded up: a pause never ends early.
+    return None if value is None else float(math.ceil(value))
+
+
 def parse_policy(raw: Any) -> Policy:
     """Validate a PUT body into a Policy (revision 0); PolicyError names the bad field."""
     if not isinstance(raw, dict):
@@ -233,7 +238,10 @@ def parse_policy(raw: Any) -> Policy:
     home = data["home"]
     return Policy(
         consent=data["consent"],
-        paused_until=data["paused_until"],
+        # Stored and echoed in whole seconds, rounded up: a pause never ends early.
+        paused_until=None
+        if data["paused_until"] is None
+        else float(math.ceil(data["paused_until"])),
         mode=data["mode"],
         ask_timeout_s=data["ask_timeout_s"],
         home=None if home is None else Home(lat=float(home["lat"]), lon=float(home["lon"])),

@@ -236,3 +236,14 @@ def test_non_latin_offense_is_fine_without_exclusions() -> None:
         Accept,
     )
     assert isinstance(decide(make_policy(), make_claims(NOW, offense="burglary 2"), NOW), Accept)
+
+
+def test_fractional_pause_is_rounded_up_never_shortened() -> None:
+    policy = make_policy(paused_until="2030-01-01T00:00:00.400Z")
+    assert policy.as_json()["paused_until"] == "2030-01-01T00:00:01Z"
+    end = 1_893_456_000.4  # 2030-01-01T00:00:00.4Z
+    assert policy.paused(end) and policy.paused(end + 0.5)
+    assert not policy.paused(end + 0.6)
+    assert make_policy(paused_until="2030-01-01T00:00:00Z").as_json()["paused_until"] == (
+        "2030-01-01T00:00:00Z"
+    )
