@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 import socket
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from .app import Hub
 from .audit import verify_rows
 from .imaging import ImageError
 from .options import Options, OptionsError, load_options
-from .storage import DB_FILENAME, Storage
+from .storage import DB_FILENAME
 
 _LOGGER = logging.getLogger("rtcc_hub")
 
@@ -56,19 +57,52 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _open_read_only(path: Path) -> sqlite3.Connection:
+    """Open the database without writing anything to it (it may be an evidence copy).
+
+    With a `-wal` file beside it SQLite needs its `-shm` to read the WAL: `mode=ro` uses (or
+    creates) that. Without one, `immutable=1` reads the main file alone and creates nothing.
+    """
+    base = path.resolve().as_uri()
+    wal = path.with_name(path.name + "-wal")
+    if wal.exists():
+        conn = sqlite3.connect(f"{base}?mode=ro", uri=True)
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.Error:
+            conn.close()
+            print(
+                "warning: cannot read the -wal file read-only; verifying the main file alone",
+                file=sys.stderr,
+            )
+        else:
+            return conn
+    return sqlite3.connect(f"{base}?mode=ro&immutable=1", uri=True)
+
+
 def audit_verify(data_dir: Path) -> int:
-    if not (data_dir / DB_FILENAME).is_file():
-        print(f"no audit log in {data_dir}", file=sys.stderr)
+    """Exit 0 (chain holds), 1 (chain broken, or no audit table), 2 (no database: usage)."""
+    path = data_dir / DB_FILENAME
+    if not path.is_file():
+        print(f"no audit log: {path} does not exist", file=sys.stderr)
         return 2
-    storage = Storage.open(data_dir)
     try:
-        result = verify_rows(storage.audit_rows())
-    finally:
-        storage.close()
+        conn = _open_read_only(path)
+        try:
+            rows = [
+                (int(seq), str(entry))
+                for seq, entry in conn.execute("SELECT seq, entry FROM audit ORDER BY seq")
+            ]
+        finally:
+            conn.close()
+    except sqlite3.Error as err:
+        print(f"cannot read the audit log in {path}: {err}", file=sys.stderr)
+        return 1
+    result = verify_rows(rows)
     if result.ok:
         print(f"ok: {result.entries} entries, head {result.head}")
         return 0
-    print(f"audit chain broken: first bad seq {result.first_bad_seq}")
+    print(f"audit chain broken: first bad seq {result.first_bad_seq} ({result.entries} entries)")
     return 1
 
 

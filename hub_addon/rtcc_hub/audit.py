@@ -55,12 +55,17 @@ class VerifyResult:
 def verify_rows(rows: Iterable[tuple[int, str]]) -> VerifyResult:
     """Check a stored chain: seq from 1 without gaps, each `prev` and `hash` recomputed.
 
-    On failure `head` is the hash of the last entry that still verified (64 zeros if none).
+    `entries` is always the number of entries in the log. On failure `first_bad_seq` names the
+    first entry that does not verify and `head` is the hash of the last one before it that did
+    (64 zeros if none).
     """
     head = GENESIS
     count = 0
+    first_bad: int | None = None
     for expected_seq, (seq, text) in enumerate(rows, start=1):
         count += 1
+        if first_bad is not None:
+            continue  # only counting from here on
         try:
             entry = json.loads(text)
             good = (
@@ -73,8 +78,11 @@ def verify_rows(rows: Iterable[tuple[int, str]]) -> VerifyResult:
         except (ValueError, TypeError):
             good = False
         if not good:
-            return VerifyResult(ok=False, entries=count, head=head, first_bad_seq=expected_seq)
+            first_bad = expected_seq
+            continue
         head = entry["hash"]
+    if first_bad is not None:
+        return VerifyResult(ok=False, entries=count, head=head, first_bad_seq=first_bad)
     return VerifyResult(ok=True, entries=count, head=head)
 
 

@@ -156,3 +156,16 @@ def test_rolled_back_entry_is_forgotten_and_never_announced(tmp_path: Path) -> N
     assert heard == [1, 2]
     assert kept["seq"] == 2
     assert log.verify().ok
+
+
+def test_failed_verify_counts_every_entry(tmp_path: Path) -> None:
+    storage, log = make_log(tmp_path)
+    for i in range(6):
+        log.append("e", {"i": i})
+    rows = storage.audit_rows()
+    tampered = json.loads(rows[1][1])
+    tampered["detail"]["i"] = 99
+    rows[1] = (2, canonical(tampered))
+    result = verify_rows(rows)
+    assert (result.ok, result.first_bad_seq, result.entries) == (False, 2, 6)
+    assert result.head == json.loads(rows[0][1])["hash"]

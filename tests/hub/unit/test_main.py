@@ -241,3 +241,62 @@ def test_startup_failure_is_one_line(tmp_path: Path, city: CityHub) -> None:
     )
     assert result.returncode == 1
     assert result.stderr.startswith("rtcc_hub cannot start:")
+
+
+def _evidence_copy(tmp_path: Path, entries: int) -> Path:
+    """An audit DB as an investigator might hold it: a plain (rollback-journal) SQLite copy."""
+    from rtcc_hub.audit import AuditLog
+    from rtcc_hub.storage import Storage
+
+    live = Storage.open(tmp_path / "live")
+    log = AuditLog(live, lambda: 1_800_000_000.0)
+    for i in range(entries):
+        log.append("e", {"i": i})
+    evidence = tmp_path / "evidence"
+    evidence.mkdir()
+    conn = sqlite3.connect(evidence / DB_FILENAME)
+    conn.executescript("CREATE TABLE audit (seq INTEGER PRIMARY KEY, entry TEXT NOT NULL);")
+    conn.executemany("INSERT INTO audit VALUES (?, ?)", live.audit_rows())
+    conn.commit()
+    conn.close()
+    live.close()
+    return evidence
+
+
+def test_audit_verify_leaves_an_evidence_copy_untouched(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import hashlib
+
+    evidence = _evidence_copy(tmp_path, 5)
+    before = hashlib.sha256((evidence / DB_FILENAME).read_bytes()).hexdigest()
+    assert cli.main(["audit", "verify", "--data", str(evidence)]) == 0
+    assert "ok: 5 entries" in capsys.readouterr().out
+    assert hashlib.sha256((evidence / DB_FILENAME).read_bytes()).hexdigest() == before
+    assert sorted(p.name for p in evidence.iterdir()) == [DB_FILENAME]  # no -wal, -shm, tables
+
+
+def test_audit_verify_reads_a_live_wal(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from rtcc_hub.audit import AuditLog
+    from rtcc_hub.storage import Storage
+
+    storage = Storage.open(tmp_path)  # kept open: entries may still sit in the -wal file
+    log = AuditLog(storage, lambda: 1_800_000_000.0)
+    for i in range(3):
+        log.append("e", {"i": i})
+    assert cli.main(["audit", "verify", "--data", str(tmp_path)]) == 0
+    assert "ok: 3 entries" in capsys.readouterr().out
+    storage.close()
+
+
+def test_audit_verify_broken_names_seq_and_total(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    evidence = _evidence_copy(tmp_path, 5)
+    conn = sqlite3.connect(evidence / DB_FILENAME)
+    conn.execute("UPDATE audit SET entry = 'garbage' WHERE seq = 2")
+    conn.commit()
+    conn.close()
+    assert cli.main(["audit", "verify", "--data", str(evidence)]) == 1
+    out = capsys.readouterr().out
+    assert "first bad seq 2" in out and "5 entries" in out
