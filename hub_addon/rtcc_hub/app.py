@@ -254,8 +254,19 @@ class Hub:
             if len(token) >= 32:
                 return token
         token = secrets.token_urlsafe(32)
-        path.write_text(token, encoding="utf-8")
-        path.chmod(0o600)
+        # Written to a fresh file created 0600 (never readable by others, not even briefly),
+        # then moved into place atomically: a crash leaves the old file or the new one.
+        temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
+        fd = os.open(temporary, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(token)
+                handle.flush()
+                os.fsync(handle.fileno())
+            temporary.replace(path)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
         return token
 
     # images ---------------------------------------------------------------------------------
@@ -293,11 +304,15 @@ class Hub:
                 del self._latest[other]
 
     async def _snapshot_still(self, entity_id: str) -> bytes:
-        """The latest still when it is fresher than 1/max_fps (a stream is polling anyway),
-        else the shared upstream request."""
+        """While a stream polls this camera, its latest still when fresher than 1/max_fps;
+        else the shared upstream request (never a still older than one poll interval)."""
         latest = self._latest.get(entity_id)
         now = asyncio.get_running_loop().time()
-        if latest is not None and now - latest[0] < 1.0 / self.camera_fps(entity_id):
+        if (
+            latest is not None
+            and entity_id in self.streams.pollers
+            and now - latest[0] < 1.0 / self.camera_fps(entity_id)
+        ):
             return latest[1]
         return await self._fetch_still(entity_id)
 

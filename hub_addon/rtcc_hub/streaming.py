@@ -28,6 +28,9 @@ RECHECK_INTERVAL_S = 0.25
 WRITE_TIMEOUT_S = 1.25
 FIRST_FRAME_TIMEOUT_S = 9.0
 ERROR_BACKOFF_S = 1.0
+# A viewer joining a camera polled less often than this gets its own poll rather than waiting
+# up to 1/max_fps (10 s at 0.1 fps) for its first frame.
+NEW_VIEWER_POLL_S = 1.0
 
 type Fetch = Callable[[str], Awaitable[bytes]]
 type Process = Callable[[bytes, OutputSpec], Awaitable[bytes]]
@@ -109,25 +112,38 @@ class CameraPoller:
                 continue
             made: dict[OutputSpec, QueueItem] = {}
             served: dict[Viewer, OutputSpec] = {}
-            await self._deliver(raw, made, served)
+            await self._deliver(raw, made, served, newcomers=True)
             # Wait for the next poll in slices, so that a higher max_fps takes effect at once,
-            # and so that a viewer that joined meanwhile, or whose masks or width changed, gets
-            # the still we already have made with its current spec (no extra upstream poll): at
-            # 0.1 fps nobody waits 10 s for a first frame or for one with the new masks.
+            # and a viewer whose masks or width changed gets the still we already have made
+            # with its new spec (no extra upstream poll). A viewer that joined meanwhile gets a
+            # fresh still: at once when the last poll is NEW_VIEWER_POLL_S old (slow cameras),
+            # else with the next regular poll.
             while self.viewers:
-                remaining = started + 1.0 / max(self._fps(), 0.01) - loop.time()
+                now = loop.time()
+                remaining = started + 1.0 / max(self._fps(), 0.01) - now
                 if remaining <= 0:
                     break
+                if now - started >= NEW_VIEWER_POLL_S and any(
+                    viewer not in served for viewer in self.viewers
+                ):
+                    break
                 await asyncio.sleep(min(remaining, RECHECK_INTERVAL_S))
-                await self._deliver(raw, made, served)
+                await self._deliver(raw, made, served, newcomers=False)
 
     async def _deliver(
-        self, raw: bytes, made: dict[OutputSpec, QueueItem], served: dict[Viewer, OutputSpec]
+        self,
+        raw: bytes,
+        made: dict[OutputSpec, QueueItem],
+        served: dict[Viewer, OutputSpec],
+        *,
+        newcomers: bool,
     ) -> None:
-        """Queue `raw`, processed once per spec, to every viewer not yet served its spec."""
+        """Queue `raw`, processed once per spec, to every viewer not yet served its spec
+        (viewers not served this still at all only when `newcomers`)."""
         for viewer in list(self.viewers):
             spec = viewer.spec()
-            if served.get(viewer) == spec:
+            previous = served.get(viewer)
+            if previous == spec or (previous is None and not newcomers):
                 continue
             item = made.get(spec)
             if item is None:

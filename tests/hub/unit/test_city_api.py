@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from rtcc_hub.streaming import next_frame
 from tests.hub.unit.conftest import Env
 from tests.support import city as city_support
 
@@ -397,9 +398,19 @@ async def test_parallel_snapshots_and_stream_share_upstream_requests(env: Env) -
     assert [r.status for r in responses] == [200] * 30
     assert peak == 1
     assert env.cameras.fetches["camera.front_door"] == 1
-    # A snapshot right after reuses the still when it is fresher than 1/max_fps (5 fps).
+    env.hub._fetch_override = env.cameras
+    # Without a stream, the next snapshot asks upstream again (never an old still).
     assert (await env.city_get(path, body["access_token"])).status == 200
-    assert env.cameras.fetches["camera.front_door"] == 1
+    assert env.cameras.fetches["camera.front_door"] == 2
+    # While a stream polls the camera, a snapshot reuses its still within 1/max_fps.
+    viewer = env.hub.streams.open(
+        "camera.front_door", lambda: env.hub.output_spec("camera.front_door")
+    )
+    poller = env.hub.streams.pollers["camera.front_door"]
+    assert await next_frame(viewer, 1.0) is not None  # the poller has a still
+    assert (await env.city_get(path, body["access_token"])).status == 200
+    assert env.cameras.fetches["camera.front_door"] == 2 + poller.polls
+    await env.hub.streams.close(viewer)
 
 
 @pytest.mark.parametrize(

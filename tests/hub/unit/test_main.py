@@ -17,7 +17,7 @@ import pytest
 from aiohttp import web
 
 from rtcc_hub import __main__ as cli
-from rtcc_hub.options import load_options
+from rtcc_hub.options import load_options, parse_options
 from rtcc_hub.storage import DB_FILENAME
 from tests.hub.unit.conftest import options_dict
 from tests.support.city import CityHub
@@ -300,3 +300,32 @@ def test_audit_verify_broken_names_seq_and_total(
     assert cli.main(["audit", "verify", "--data", str(evidence)]) == 1
     out = capsys.readouterr().out
     assert "first bad seq 2" in out and "5 entries" in out
+
+
+async def test_generated_control_token_file_is_private_from_creation(
+    tmp_path: Path, city: CityHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    from rtcc_hub.app import Hub
+    from tests.hub.unit.fakes import FakeProcessor
+
+    options = parse_options({"hubs": [city.hub_config()]}, supervisor=True)
+    moved: list[tuple[int, str]] = []
+    real_replace = os.replace
+
+    def replace(src: Any, dst: Any) -> None:
+        moved.append((Path(src).stat().st_mode & 0o777, Path(src).read_text()))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    old_umask = os.umask(0)  # even with a permissive umask
+    try:
+        hub = await Hub.create(options, tmp_path, image_processor=FakeProcessor())  # type: ignore[arg-type]
+    finally:
+        os.umask(old_umask)
+    await hub.stop()
+    assert moved == [(0o600, hub.control_token)]  # complete and private before it is in place
+    token_file = tmp_path / "control_token"
+    assert token_file.stat().st_mode & 0o777 == 0o600
+    assert not [name for name in os.listdir(tmp_path) if name.startswith(".control_token")]  # noqa: PTH208

@@ -348,11 +348,13 @@ async def test_viewer_joining_a_slow_camera_gets_a_frame_at_once(env: Env) -> No
         frames, _ = await read_frames(first, 0.5)
         assert len(frames) == 1
         polls = env.cameras.fetches["camera.front_door"]
+        started = time.monotonic()
         async with env.session.get(env.city_url + path, headers=headers) as second:
             assert second.status == 200
             frames, _ = await read_frames(second, 0.5)
             assert len(frames) == 1
-        assert env.cameras.fetches["camera.front_door"] == polls  # one poll for both
+            assert time.monotonic() - started < 2.0  # not 10 s
+        assert env.cameras.fetches["camera.front_door"] <= polls + 1
 
 
 async def test_fps_raised_takes_effect_at_once(env: Env) -> None:
