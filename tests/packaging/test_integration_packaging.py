@@ -8,6 +8,7 @@ from __future__ import annotations
 import ast
 import json
 import re
+import struct
 from importlib import metadata
 from pathlib import Path
 
@@ -130,3 +131,22 @@ def test_translations_match_strings() -> None:
     strings = json.loads((INTEGRATION / "strings.json").read_text())
     english = json.loads((INTEGRATION / "translations" / "en.json").read_text())
     assert strings == english
+
+
+def _png_size(path: Path) -> tuple[int, int]:
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path.name} is not a PNG"
+    width, height = struct.unpack(">II", data[16:24])
+    return width, height
+
+
+def test_brand_images() -> None:
+    """Sizes Home Assistant's brands rules ask for (custom integrations ship brand/)."""
+    brand = INTEGRATION / "brand"
+    assert _png_size(brand / "icon.png") == (256, 256)
+    assert _png_size(brand / "icon@2x.png") == (512, 512)
+    width, height = _png_size(brand / "logo.png")
+    assert 128 <= height <= 256
+    assert width >= height
+    width2, height2 = _png_size(brand / "logo@2x.png")
+    assert (width2, height2) == (2 * width, 2 * height)
