@@ -50,7 +50,7 @@ from .options import SUPERVISOR_CORE_URL, Options
 from .policy import Accept, Decline, Pending, Policy, changed_fields, decide, load_stored_policy
 from .policy import parse_policy as parse_policy_document
 from .ratelimit import RefusalLimiter
-from .storage import Storage
+from .storage import OpenStream, Storage
 from .streaming import (
     FIRST_FRAME_TIMEOUT_S,
     RECHECK_INTERVAL_S,
@@ -69,6 +69,9 @@ QUOTA_WINDOW_S = 7 * 24 * 3600
 SCHEDULER_INTERVAL_S = 0.25
 LATEST_STILL_KEEP_S = 30.0  # the last still per camera, reused by snapshots within 1/max_fps
 CONTROL_TOKEN_FILE = "control_token"  # noqa: S105 - a file name, not a secret
+# Open streams' frame and byte counters (and their unlocks' and the totals) are written to
+# storage this often, so that a crash loses at most this much of them; never once per frame.
+STREAM_CHECKPOINT_S = 5.0
 
 type Clock = Callable[[], float]
 type Fetch = Callable[[str], Awaitable[bytes]]
@@ -93,6 +96,12 @@ class StreamSession:
         self.denied: AccessDenied | None = None
         self.denied_reason: str | None = None
         self._last_sent: float | None = None
+        # (frames, bytes, dropped) as last written to the open_streams row.
+        self.checkpointed: tuple[int, int, int] = (0, 0, 0)
+
+    @property
+    def progress(self) -> tuple[int, int, int]:
+        return (self.frames, self.bytes, self.viewer.dropped)
 
     def allowed(self) -> bool:
         if self.viewer.closed.is_set():
@@ -186,6 +195,7 @@ class Hub:
         self._ha: HomeAssistantClient | None = None
         self.streams = StreamHub(self._fetch_still, processor.process_async, self.camera_fps)
         self._sessions: set[StreamSession] = set()
+        self.stream_checkpoint_s = STREAM_CHECKPOINT_S
         self.refusals = RefusalLimiter()
         self.stopping = asyncio.Event()
         self.city_app = build_city_app(self)
@@ -225,6 +235,7 @@ class Hub:
             fetch=fetch_still,
         )
         hub.audit.append("service_started", {"version": __version__})
+        hub.close_interrupted_streams()
         hub.ledger.reconcile(hub.policy, clock())
         return hub
 
@@ -531,20 +542,37 @@ class Hub:
         entity_id = camera.entity_id
         viewer = self.streams.open(entity_id, lambda: self.output_spec(entity_id))
         session = StreamSession(self, unlock, camera, viewer)
+        try:
+            with self.storage.transaction():
+                self.ledger.counters.values["streams_opened"] += 1
+                self.ledger.save_counters()
+                self.audit.append(
+                    "stream_opened",
+                    {"camera_id": camera.id, "entity_id": entity_id, "viewer": viewer.id},
+                    unlock_id=unlock.unlock_id,
+                    hub=unlock.hub,
+                )
+                # Kept until the stream_closed entry is written: a crash leaves it behind, and
+                # the next start closes it in the audit log (close_interrupted_streams).
+                self.storage.add_open_stream(
+                    OpenStream(
+                        viewer=viewer.id,
+                        unlock_id=unlock.unlock_id,
+                        hub=unlock.hub,
+                        camera_id=camera.id,
+                        entity_id=entity_id,
+                        opened_at=self.clock(),
+                    )
+                )
+        except BaseException:
+            self.streams.discard(viewer)
+            raise
         self._sessions.add(session)
-        with self.storage.transaction():
-            self.ledger.counters.values["streams_opened"] += 1
-            self.ledger.save_counters()
-            self.audit.append(
-                "stream_opened",
-                {"camera_id": camera.id, "entity_id": entity_id, "viewer": viewer.id},
-                unlock_id=unlock.unlock_id,
-                hub=unlock.hub,
-            )
         return session
 
     def record_frame(self, unlock: Unlock, size: int) -> None:
-        # In memory per frame; persisted when the stream closes (no write per frame).
+        # In memory per frame; persisted by checkpoint_streams every few seconds and when the
+        # stream closes (no write per frame).
         unlock.frames += 1
         unlock.bytes += size
         counters = self.ledger.counters
@@ -574,6 +602,50 @@ class Hub:
                 unlock_id=session.unlock.unlock_id,
                 hub=session.unlock.hub,
             )
+            self.storage.delete_open_stream(session.viewer.id)
+
+    def checkpoint_streams(self) -> None:
+        """Persist the counters of every open stream that sent or dropped something since its
+        last checkpoint, with its unlock's counters and the totals: one transaction, one UPDATE
+        per such stream."""
+        dirty = [s for s in self._sessions if s.progress != s.checkpointed]
+        if not dirty:
+            return
+        marks = [(session, session.progress) for session in dirty]
+        with self.storage.transaction():
+            unlocks: dict[str, Unlock] = {}
+            for session, (frames, size, dropped) in marks:
+                self.storage.checkpoint_open_stream(session.viewer.id, frames, size, dropped)
+                unlocks[session.unlock.unlock_id] = session.unlock
+            for unlock in unlocks.values():
+                self.ledger.save(unlock)
+            self.ledger.save_counters()
+        for session, progress in marks:
+            session.checkpointed = progress
+
+    def close_interrupted_streams(self) -> None:
+        """At start-up: audit the close of every stream the last run left open (killed, power
+        lost) with the counters of its last checkpoint, and forget it, in one transaction."""
+        leftovers = self.storage.open_streams()
+        if not leftovers:
+            return
+        with self.storage.transaction():
+            for row in leftovers:
+                self.audit.append(
+                    "stream_closed",
+                    {
+                        "camera_id": row.camera_id,
+                        "entity_id": row.entity_id,
+                        "viewer": row.viewer,
+                        "frames": row.frames,
+                        "bytes": row.bytes,
+                        "dropped": row.dropped,
+                        "reason": "interrupted",
+                    },
+                    unlock_id=row.unlock_id,
+                    hub=row.hub,
+                )
+                self.storage.delete_open_stream(row.viewer)
 
     def viewers_of(self, unlock_id: str) -> int:
         return sum(1 for s in self._sessions if s.unlock.unlock_id == unlock_id)
@@ -649,12 +721,20 @@ class Hub:
     # lifecycle -----------------------------------------------------------------------------------
 
     async def _run_scheduler(self) -> None:
+        loop = asyncio.get_running_loop()
+        last_checkpoint = loop.time()
         while not self.stopping.is_set():
             try:
                 self.ledger.reconcile(self.policy, self.clock())
                 self.flush_refusals()
             except Exception:  # keep scheduling; access checks do not depend on it
                 _LOGGER.exception("scheduler tick failed")
+            if loop.time() - last_checkpoint >= self.stream_checkpoint_s:
+                last_checkpoint = loop.time()
+                try:
+                    self.checkpoint_streams()
+                except Exception:  # the next checkpoint or the close writes them
+                    _LOGGER.exception("stream checkpoint failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stopping.wait(), SCHEDULER_INTERVAL_S)
 

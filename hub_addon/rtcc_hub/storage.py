@@ -1,10 +1,12 @@
-"""SQLite state under the data dir: home_id, policy, unlocks, seen jtis, quota, audit log.
+"""SQLite state under the data dir: home_id, policy, unlocks, seen jtis, quota, audit log, and
+the streams open right now (so that a crash cannot leave a `stream_opened` without its close).
 
-Writes are small and few (one per unlock, status change, snapshot or stream close, never one per
-frame), so they run synchronously on the event loop: a commit in WAL mode with
-synchronous=FULL takes well under a millisecond on local storage, and doing it inline means
-every write is durable before the response that depends on it is sent, with no thread hand-off
-to get wrong. Nothing here is ever called per stream frame.
+Writes are small and few (one per unlock, status change, snapshot, stream open or close, and one
+checkpoint of the open streams every few seconds, never one per frame), so they run
+synchronously on the event loop: a commit in WAL mode with synchronous=FULL takes well under a
+millisecond on local storage, and doing it inline means every write is durable before the
+response that depends on it is sent, with no thread hand-off to get wrong. Nothing here is ever
+called per stream frame.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 DB_FILENAME = "rtcc_hub.sqlite3"
@@ -25,6 +28,17 @@ CREATE TABLE IF NOT EXISTS jtis (
 CREATE TABLE IF NOT EXISTS quota (hub TEXT NOT NULL, ts REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS quota_hub_ts ON quota (hub, ts);
 CREATE TABLE IF NOT EXISTS audit (seq INTEGER PRIMARY KEY, entry TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS open_streams (
+    viewer TEXT PRIMARY KEY,
+    unlock_id TEXT NOT NULL,
+    hub TEXT NOT NULL,
+    camera_id TEXT NOT NULL,
+    entity_id TEXT NOT NULL,
+    opened_at REAL NOT NULL,
+    frames INTEGER NOT NULL DEFAULT 0,
+    bytes INTEGER NOT NULL DEFAULT 0,
+    dropped INTEGER NOT NULL DEFAULT 0
+);
 """
 
 # A jti is kept until its token could no longer pass the time rules anyway (exp in the past),
@@ -32,6 +46,21 @@ CREATE TABLE IF NOT EXISTS audit (seq INTEGER PRIMARY KEY, entry TEXT NOT NULL);
 _JTI_RETENTION_S = 24 * 3600
 # The quota window (7 days) plus a day for clock adjustments.
 _QUOTA_RETENTION_S = 8 * 24 * 3600
+
+
+@dataclass(frozen=True, slots=True)
+class OpenStream:
+    """A stream that was open at its last checkpoint (a row of `open_streams`)."""
+
+    viewer: str
+    unlock_id: str
+    hub: str
+    camera_id: str
+    entity_id: str
+    opened_at: float
+    frames: int = 0
+    bytes: int = 0
+    dropped: int = 0
 
 
 class Storage:
@@ -166,3 +195,51 @@ class Storage:
             "SELECT seq, entry FROM audit ORDER BY seq DESC LIMIT 1"
         ).fetchone()
         return None if row is None else (int(row[0]), str(row[1]))
+
+    # open streams -----------------------------------------------------------------------------
+
+    def add_open_stream(self, stream: OpenStream) -> None:
+        self._conn.execute(
+            "INSERT INTO open_streams (viewer, unlock_id, hub, camera_id, entity_id, opened_at, "
+            "frames, bytes, dropped) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                stream.viewer,
+                stream.unlock_id,
+                stream.hub,
+                stream.camera_id,
+                stream.entity_id,
+                stream.opened_at,
+                stream.frames,
+                stream.bytes,
+                stream.dropped,
+            ),
+        )
+
+    def checkpoint_open_stream(self, viewer: str, frames: int, size: int, dropped: int) -> None:
+        self._conn.execute(
+            "UPDATE open_streams SET frames = ?, bytes = ?, dropped = ? WHERE viewer = ?",
+            (frames, size, dropped, viewer),
+        )
+
+    def delete_open_stream(self, viewer: str) -> None:
+        self._conn.execute("DELETE FROM open_streams WHERE viewer = ?", (viewer,))
+
+    def open_streams(self) -> list[OpenStream]:
+        rows = self._conn.execute(
+            "SELECT viewer, unlock_id, hub, camera_id, entity_id, opened_at, frames, bytes, "
+            "dropped FROM open_streams ORDER BY opened_at, rowid"
+        )
+        return [
+            OpenStream(
+                viewer=str(row[0]),
+                unlock_id=str(row[1]),
+                hub=str(row[2]),
+                camera_id=str(row[3]),
+                entity_id=str(row[4]),
+                opened_at=float(row[5]),
+                frames=int(row[6]),
+                bytes=int(row[7]),
+                dropped=int(row[8]),
+            )
+            for row in rows
+        ]

@@ -197,6 +197,17 @@ class StreamHub:
             del self.pollers[viewer.entity_id]
             await poller.stop()
 
+    def discard(self, viewer: Viewer) -> None:
+        """`close` for a viewer that never got going (its stream could not be opened): the
+        poller ends by itself once it has no viewers left."""
+        viewer.closed.set()
+        poller = self.pollers.get(viewer.entity_id)
+        if poller is None:
+            return
+        poller.viewers.discard(viewer)
+        if not poller.viewers:
+            del self.pollers[viewer.entity_id]
+
     def close_all(self) -> None:
         """Ask every viewer to finish (shutdown); their handlers close them."""
         for poller in self.pollers.values():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import sqlite3
 import time
 import urllib.error
 import urllib.request
@@ -20,6 +21,7 @@ from tests.hub.protocol.conftest import (
     CityClient,
     Recorder,
     base_policy,
+    collect_parts,
     start_hub,
 )
 from tests.hub.protocol.helpers import assert_error, find
@@ -97,6 +99,77 @@ async def test_sigterm_with_open_stream_exits_cleanly(
     closed = find(entries, "stream_closed")
     assert len(opened) == 1
     assert [e["detail"]["viewer"] for e in closed] == [opened[0]["detail"]["viewer"]]
+
+
+def _checkpointed_frames(data_dir: Path) -> dict[str, int]:
+    """The open_streams rows (viewer -> frames at the last checkpoint), read-only
+    (DESIGN.md: state in DATA_DIR/rtcc_hub.sqlite3, table open_streams)."""
+    uri = (data_dir / "rtcc_hub.sqlite3").resolve().as_uri() + "?mode=ro"
+    conn = sqlite3.connect(uri, uri=True)
+    try:
+        return {str(v): int(f) for v, f in conn.execute("SELECT viewer, frames FROM open_streams")}
+    finally:
+        conn.close()
+
+
+async def test_sigkill_with_open_stream_closes_it_as_interrupted_at_restart(
+    fresh_hub: HubProcess, city_key: CityHub
+) -> None:
+    hub = fresh_hub
+    hub.put_policy(base_policy(allow_live=True))
+    async with aiohttp.ClientSession() as session:
+        city = CityClient(session, hub.city_url, Recorder())
+        r = await city.unlock(city_key.token(hub.home_id, scope=["snapshot", "stream"]))
+        assert r.json["status"] == "active", r
+        unlock_id, token = r.json["unlock_id"], r.json["access_token"]
+        cam = r.json["cameras"][0]["id"]
+        async with city.stream(unlock_id, cam, token) as resp:
+            assert resp.status == 200
+            reader = asyncio.ensure_future(collect_parts(Recorder(), resp, duration_s=30))
+            # Read frames until a checkpoint has written some of them (every ~5 s).
+            deadline = time.monotonic() + 20
+            checkpointed: dict[str, int] = {}
+            while time.monotonic() < deadline:
+                checkpointed = await asyncio.to_thread(_checkpointed_frames, hub.data_dir)
+                if any(frames > 0 for frames in checkpointed.values()):
+                    break
+                await asyncio.sleep(0.25)
+            [(viewer, frames)] = checkpointed.items()
+            assert frames > 0, checkpointed
+            hub.kill()  # SIGKILL: no stream_closed written by the add-on itself
+            parts, _ = await reader
+            assert len(parts) >= frames
+    before = run_verify(hub.data_dir)
+    assert before.returncode == 0, before
+    hub.start()
+    entries = hub.control_get("/control/v1/history?after=0&limit=1000")["entries"]
+    check_chain(entries)
+    opened = find(entries, "stream_opened")
+    assert [e["detail"]["viewer"] for e in opened] == [viewer]
+    closed = find(entries, "stream_closed", viewer=viewer)
+    assert len(closed) == 1, closed
+    detail = closed[0]["detail"]
+    assert detail["reason"] == "interrupted"
+    assert detail["frames"] == frames > 0
+    assert detail["bytes"] > 0
+    assert closed[0]["unlock_id"] == unlock_id
+    assert closed[0]["seq"] > find(entries, "service_started")[-1]["seq"]
+    # The unlock's and the add-on's counters kept what was checkpointed.
+    state = hub.control_get("/control/v1/state")
+    assert state["counters"]["frames_sent"] >= frames
+    assert state["counters"]["open_streams"] == 0
+    [unlock] = [u for u in state["unlocks"] if u["unlock_id"] == unlock_id]
+    assert unlock["frames"] >= frames and unlock["viewers"] == 0
+    assert await asyncio.to_thread(_checkpointed_frames, hub.data_dir) == {}
+    # A further clean restart writes nothing more for that viewer; the chain still holds.
+    hub.restart()
+    entries = hub.control_get("/control/v1/history?after=0&limit=1000")["entries"]
+    check_chain(entries)
+    assert len(find(entries, "stream_closed", viewer=viewer)) == 1
+    hub.stop()
+    after = run_verify(hub.data_dir)
+    assert after.returncode == 0, after
+    hub.start()
 
 
 async def test_restart_keeps_state_unlocks_and_jti_store(
