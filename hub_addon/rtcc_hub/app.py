@@ -54,6 +54,7 @@ from .storage import OpenStream, Storage
 from .streaming import (
     FIRST_FRAME_TIMEOUT_S,
     RECHECK_INTERVAL_S,
+    STALL_TIMEOUT_S,
     Frame,
     StreamHub,
     Unavailable,
@@ -96,8 +97,16 @@ class StreamSession:
         self.denied: AccessDenied | None = None
         self.denied_reason: str | None = None
         self._last_sent: float | None = None
+        self._opened = asyncio.get_running_loop().time()
         # (frames, bytes, dropped) as last written to the open_streams row.
         self.checkpointed: tuple[int, int, int] = (0, 0, 0)
+
+    def stalled(self) -> bool:
+        """True when no frame has been sent for the hub's stall limit (the camera stopped
+        giving images): `Hub.stream_stall_s`, or two frame intervals for cameras slower."""
+        since = self._last_sent if self._last_sent is not None else self._opened
+        limit = max(self.hub.stream_stall_s, 2.0 / self.hub.camera_fps(self.camera.entity_id))
+        return asyncio.get_running_loop().time() - since >= limit
 
     @property
     def progress(self) -> tuple[int, int, int]:
@@ -196,6 +205,7 @@ class Hub:
         self.streams = StreamHub(self._fetch_still, processor.process_async, self.camera_fps)
         self._sessions: set[StreamSession] = set()
         self.stream_checkpoint_s = STREAM_CHECKPOINT_S
+        self.stream_stall_s = STALL_TIMEOUT_S
         self.refusals = RefusalLimiter()
         self.stopping = asyncio.Event()
         self.city_app = build_city_app(self)

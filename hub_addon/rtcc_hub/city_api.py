@@ -134,7 +134,9 @@ async def _pump(
     """Send frames until access ends; access is re-checked before every frame.
 
     A frame is written only after pacing (sliced, re-checking access) and only when it was made
-    with the camera's current masks and width; an outdated one is dropped.
+    with the camera's current masks and width; an outdated one is dropped. When no frame could
+    be sent for the stall limit (the camera fails or hangs) the stream ends with
+    `camera_unavailable` instead of staying open with nothing to send.
     """
     frame: Frame | None = first
     while True:
@@ -155,6 +157,9 @@ async def _pump(
                     return
                 session.record_frame(len(frame.data))
         if not session.allowed():
+            return
+        if session.stalled():
+            session.denied_reason = "camera_unavailable"
             return
         item = await next_frame(session.viewer, RECHECK_INTERVAL_S)
         frame = item if isinstance(item, Frame) else None

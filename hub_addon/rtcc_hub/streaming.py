@@ -27,6 +27,10 @@ VIEWER_QUEUE_FRAMES = 2
 RECHECK_INTERVAL_S = 0.25
 WRITE_TIMEOUT_S = 1.25
 FIRST_FRAME_TIMEOUT_S = 9.0
+# A stream that could send no frame for this long (the camera stopped giving images, or hangs)
+# ends with `camera_unavailable`; cameras slower than one frame in half of it get two frame
+# intervals instead, so a healthy slow camera is never cut off.
+STALL_TIMEOUT_S = 15.0
 ERROR_BACKOFF_S = 1.0
 # A viewer joining a camera polled less often than this gets its own poll rather than waiting
 # up to 1/max_fps (10 s at 0.1 fps) for its first frame.
