@@ -246,8 +246,20 @@ class Hub:
         )
         hub.audit.append("service_started", {"version": __version__})
         hub.close_interrupted_streams()
+        hub.end_unlocks_of_removed_hubs()
         hub.ledger.reconcile(hub.policy, clock())
         return hub
+
+    def end_unlocks_of_removed_hubs(self) -> None:
+        """A hub the owner took out of `hubs` (say its key leaked) keeps no access.
+
+        Unlocks survive restarts in SQLite; without this, a removed hub's access tokens would
+        keep working until their windows end. They end as `revoked`: the owner withdrew them.
+        """
+        now = self.clock()
+        for unlock in self.ledger.open_unlocks():
+            if self.options.hub(unlock.hub) is None:
+                self.ledger.transition(unlock, ENDED, "revoked", now)
 
     # persistent identity ---------------------------------------------------------------------
 

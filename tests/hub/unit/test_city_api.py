@@ -455,3 +455,43 @@ def test_quota_rows_older_than_the_window_are_pruned(tmp_path: Any) -> None:
     storage.record_unlock_time("hub", 1000.0 + 9 * 24 * 3600)
     assert storage.unlock_times("hub", 0) == [1000.0 + 9 * 24 * 3600]
     storage.close()
+
+
+async def test_unlocks_of_a_hub_removed_from_the_options_end_at_restart(
+    env: Env, city: city_support.CityHub
+) -> None:
+    """An owner who drops a hub (say its key leaked) leaves it no access after the restart."""
+    from rtcc_hub.app import Hub
+    from rtcc_hub.options import parse_options
+    from tests.hub.unit.conftest import options_dict
+    from tests.hub.unit.fakes import FakeProcessor
+
+    await env.put_policy()
+    status, body = await env.unlock()
+    assert status == 201
+    assert body["status"] == "active"
+    snapshot = f"/api/v1/unlocks/{body['unlock_id']}/cameras/{body['cameras'][0]['id']}/snapshot"
+    assert (await env.city_get(snapshot, body["access_token"])).status == 200
+
+    await env.hub.stop()
+    other = city_support.CityHub.generate("other-rtcc", "Other RTCC")
+    env.hub = await Hub.create(
+        parse_options(options_dict(city, hubs=[other.hub_config()])),
+        env.data_dir,
+        clock=env.clock,
+        image_processor=FakeProcessor(),
+        fetch_still=env.cameras,
+    )  # type: ignore[arg-type]
+    await env.hub.start()
+
+    response = await env.city_get(snapshot, body["access_token"])
+    assert response.status == 410
+    view = await env.city_get(f"/api/v1/unlocks/{body['unlock_id']}", body["access_token"])
+    assert (await view.json())["ended_reason"] == "revoked"
+    ended = [
+        e
+        for e in env.hub.audit.entries()
+        if e["event"] == "unlock_status" and e.get("unlock_id") == body["unlock_id"]
+    ]
+    assert ended[-1]["detail"]["status"] == "ended"
+    assert ended[-1]["detail"]["reason"] == "revoked"
