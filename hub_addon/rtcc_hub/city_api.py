@@ -14,7 +14,7 @@ from aiohttp.typedefs import Handler
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
-from .errors import CITY_MESSAGES, ApiError, from_http_exception
+from .errors import CITY_MESSAGES, ApiError, json_errors
 from .ledger import AccessDenied
 from .streaming import RECHECK_INTERVAL_S, WRITE_TIMEOUT_S, Frame, next_frame
 
@@ -30,17 +30,7 @@ HUB_KEY: web.AppKey[Hub] = web.AppKey("hub")
 
 @web.middleware
 async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except ApiError as err:
-        return err.response()
-    except web.HTTPException as err:
-        return from_http_exception(err).response()
-    except (asyncio.CancelledError, ConnectionResetError):
-        raise
-    except Exception:
-        _LOGGER.exception("city API request failed")
-        return ApiError(500, "internal_error").response()
+    return await json_errors(request, handler, "city API")
 
 
 async def _no_store(request: web.Request, response: web.StreamResponse) -> None:

@@ -13,7 +13,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from .audit import Entry
-from .errors import ApiError, from_http_exception
+from .errors import ApiError, json_errors
 from .policy import PolicyError
 
 if TYPE_CHECKING:
@@ -32,17 +32,7 @@ EVENT_QUEUE_MAX = 1000
 async def _auth_and_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     if not _authorised(request):
         return ApiError(401, "unauthorized", "A valid control token is required.").response()
-    try:
-        return await handler(request)
-    except ApiError as err:
-        return err.response()
-    except web.HTTPException as err:
-        return from_http_exception(err).response()
-    except (asyncio.CancelledError, ConnectionResetError):
-        raise
-    except Exception:
-        _LOGGER.exception("control API request failed")
-        return ApiError(500, "internal_error", "Internal error.").response()
+    return await json_errors(request, handler, "control API")
 
 
 def _authorised(request: web.Request) -> bool:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Mapping
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
+
+_LOGGER = logging.getLogger(__name__)
 
 # Fixed texts: a message to the city must never carry a decline reason, the home's location,
 # entity ids or anything of Home Assistant, so none is ever built from internal data.
@@ -57,3 +62,18 @@ def from_http_exception(err: web.HTTPException) -> ApiError:
     code = HTTP_CODES.get(err.status, "internal_error" if err.status >= 500 else "invalid_request")
     headers = {"Allow": err.headers["Allow"]} if "Allow" in err.headers else None
     return ApiError(err.status, code, CITY_MESSAGES.get(code, code), headers)
+
+
+async def json_errors(request: web.Request, handler: Handler, api: str) -> web.StreamResponse:
+    """Run a handler; every failure leaves as the JSON error shape, never a traceback."""
+    try:
+        return await handler(request)
+    except ApiError as err:
+        return err.response()
+    except web.HTTPException as err:
+        return from_http_exception(err).response()
+    except (asyncio.CancelledError, ConnectionResetError):
+        raise
+    except Exception:
+        _LOGGER.exception("%s request failed", api)
+        return ApiError(500, "internal_error").response()
