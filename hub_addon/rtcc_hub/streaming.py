@@ -191,26 +191,26 @@ class StreamHub:
         poller.start()
         return viewer
 
-    async def close(self, viewer: Viewer) -> None:
+    def _detach(self, viewer: Viewer) -> CameraPoller | None:
+        """Take a viewer off its camera; the camera's poller when that left it unwatched."""
         viewer.closed.set()
         poller = self.pollers.get(viewer.entity_id)
         if poller is None:
-            return
+            return None
         poller.viewers.discard(viewer)
-        if not poller.viewers:
-            del self.pollers[viewer.entity_id]
+        if poller.viewers:
+            return None
+        del self.pollers[viewer.entity_id]
+        return poller
+
+    async def close(self, viewer: Viewer) -> None:
+        if (poller := self._detach(viewer)) is not None:
             await poller.stop()
 
     def discard(self, viewer: Viewer) -> None:
         """`close` for a viewer that never got going (its stream could not be opened): the
         poller ends by itself once it has no viewers left."""
-        viewer.closed.set()
-        poller = self.pollers.get(viewer.entity_id)
-        if poller is None:
-            return
-        poller.viewers.discard(viewer)
-        if not poller.viewers:
-            del self.pollers[viewer.entity_id]
+        self._detach(viewer)
 
     def close_all(self) -> None:
         """Ask every viewer to finish (shutdown); their handlers close them."""
