@@ -24,6 +24,10 @@ DEFAULT_CONTROL_PORT = 8788
 SUPERVISOR_CORE_URL = "http://supervisor/core"
 
 
+# The container port config.yaml publishes on the host (the city API's default).
+PUBLISHED_CITY_PORT = 8787
+
+
 class OptionsError(ValueError):
     """The options file is missing, unreadable or invalid."""
 
@@ -121,6 +125,13 @@ def parse_options(raw: Any, *, supervisor: bool = False) -> Options:
         raise OptionsError("invalid options: certfile and keyfile must be given together")
     if data["city_port"] != 0 and data["city_port"] == data["control_port"]:
         raise OptionsError("invalid options: city_port and control_port must differ")
+    if supervisor and data["control_port"] == PUBLISHED_CITY_PORT:
+        # config.yaml publishes container port 8787 on the host for the city; the control API
+        # there would face the network instead of staying on the internal app network.
+        raise OptionsError(
+            f"invalid options: control_port must not be {PUBLISHED_CITY_PORT}, the port the"
+            " add-on publishes for the city API"
+        )
     return Options(
         hubs=hubs,
         city_port=data["city_port"],

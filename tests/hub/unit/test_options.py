@@ -43,6 +43,14 @@ def test_supervisor_defaults_bind_all_and_need_no_token() -> None:
     assert options.supervisor
 
 
+def test_supervisor_never_puts_the_control_api_on_the_published_port() -> None:
+    raw = {"hubs": [], "city_port": 9000, "control_port": 8787}
+    with pytest.raises(OptionsError, match="control_port"):
+        parse_options(raw, supervisor=True)
+    # Standalone there is no published port: the owner decides where each API listens.
+    assert parse_options(standalone(city_port=9000, control_port=8787)).control_port == 8787
+
+
 @pytest.mark.parametrize(
     ("overrides", "word"),
     [
