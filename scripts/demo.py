@@ -762,7 +762,7 @@ class Demo:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             history = await self.control("GET", "/control/v1/history?after=0&limit=1000")
-            if any(e.get("event") == event for e in history.get("entries", [])):
+            if any(e.get("event") == event for e in history):
                 return
             await asyncio.sleep(0.1)
 
@@ -820,8 +820,7 @@ class Demo:
                 f"snapshots={record.get('snapshots')} frames={record.get('frames')} "
                 f"bytes={record.get('bytes')}"
             )
-        history = await self.control("GET", "/control/v1/history?after=0&limit=1000")
-        entries = history.get("entries", [])
+        entries = await self.control("GET", "/control/v1/history?after=0&limit=1000")
         p.info(f"audit log ({len(entries)} entries, each hash-chained to the one before):")
         for entry in entries:
             detail = entry.get("detail") or {}

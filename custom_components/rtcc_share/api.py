@@ -246,7 +246,6 @@ class HistoryPage:
     """`GET /control/v1/history`."""
 
     entries: tuple[AuditEntry, ...]
-    head_seq: int
 
 
 def _parse[T](build: Callable[[Any], T], data: Any) -> T:
@@ -405,11 +404,10 @@ class RtccShareClient:
             "GET", "/history", params={"after": str(after), "limit": str(limit)}
         )
 
-        def build(data: Mapping[str, Any]) -> HistoryPage:
-            return HistoryPage(
-                entries=tuple(AuditEntry.from_dict(e) for e in data["entries"]),
-                head_seq=int(data["head_seq"]),
-            )
+        def build(data: list[Any]) -> HistoryPage:
+            if not isinstance(data, list):
+                raise TypeError("history is not a list")
+            return HistoryPage(entries=tuple(AuditEntry.from_dict(e) for e in data))
 
         return _parse(build, data)
 

@@ -97,7 +97,7 @@ class RtccShareCoordinator(DataUpdateCoordinator[State]):
                 for entry in page.entries:
                     self.history.apply(entry)
                     after = entry.seq
-                if not page.entries or after >= page.head_seq:
+                if len(page.entries) < HISTORY_PAGE:
                     break
         except RtccShareError as err:
             raise self._update_error(err) from err

@@ -93,7 +93,8 @@ async def history(request: web.Request) -> web.Response:
     audit = request.app[HUB_KEY].audit
     after = _int_param(request, "after", 0, 0, 2**62)
     limit = _int_param(request, "limit", HISTORY_DEFAULT, 1, HISTORY_MAX)
-    return web.json_response({"entries": audit.entries(after, limit), "head_seq": audit.head_seq})
+    # A bare array: PROTOCOL.md section 4 says "audit entries after SEQ, oldest first".
+    return web.json_response(audit.entries(after, limit))
 
 
 async def verify(request: web.Request) -> web.Response:

@@ -159,16 +159,16 @@ async def test_malformed_history_and_verify(
     """History entries and the verify answer are checked too."""
     client = _client(fake, session)
     entry = {"seq": 1, "ts": TS, "event": "service_started", "detail": {"version": "1"}}
-    fake.set("GET", "/history", json_answer({"entries": [entry], "head_seq": 1}))
+    fake.set("GET", "/history", json_answer([entry]))
     page = await client.history(0, 10)
     assert [e.seq for e in page.entries] == [1]
     assert fake.requests[-1][1] == "/control/v1/history?after=0&limit=10"
 
     for bad in (
-        {"entries": [entry | {"ts": None}], "head_seq": 1},  # an entry without a time
-        {"entries": [entry | {"seq": "one"}], "head_seq": 1},
-        {"entries": [entry]},  # no head_seq
-        {"entries": None, "head_seq": 0},
+        [entry | {"ts": None}],  # an entry without a time
+        [entry | {"seq": "one"}],
+        {"entries": [entry]},  # not the bare array PROTOCOL section 4 describes
+        None,
     ):
         fake.set("GET", "/history", json_answer(bad))
         with pytest.raises(RtccShareError) as err:

@@ -33,7 +33,7 @@ async def fake() -> AsyncIterator[FakeAddon]:
     """A stand-in add-on with a state, an empty history and an event feed."""
     async with fake_addon() as addon:
         addon.set("GET", "/state", json_answer(state_document()))
-        addon.set("GET", "/history", json_answer({"entries": [], "head_seq": 0}))
+        addon.set("GET", "/history", json_answer([]))
         addon.set("GET", "/events", addon.feed.answer)
         yield addon
         addon.feed.hang_up()

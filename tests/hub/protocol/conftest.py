@@ -253,7 +253,8 @@ class ControlClient:
         while True:
             r = await self.history(after=after, limit=1000)
             assert r.status == 200, r
-            page = r.json["entries"]
+            page = r.json
+            assert isinstance(page, list), page
             out.extend(page)
             if len(page) < 1000:
                 return out
@@ -262,12 +263,14 @@ class ControlClient:
     async def entries_since(self, seq: int) -> list[dict[str, Any]]:
         r = await self.history(after=seq, limit=1000)
         assert r.status == 200, r
-        return list(r.json["entries"])
+        assert isinstance(r.json, list), r.json
+        return list(r.json)
 
     async def head_seq(self) -> int:
-        r = await self.history(after=0, limit=1)
+        """The newest seq: every entry, counted by the verifier (seq counts from 1)."""
+        r = await self.request("GET", "/control/v1/audit/verify")
         assert r.status == 200, r
-        return int(r.json["head_seq"])
+        return int(r.json["entries"])
 
     async def verify(self) -> dict[str, Any]:
         r = await self.request("GET", "/control/v1/audit/verify")

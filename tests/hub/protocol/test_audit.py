@@ -217,7 +217,7 @@ def test_cli_verify_and_tamper_detection(own_hub: HubProcess, city_key: CityHub)
     hub.put_policy(base_policy())
     hub.put_policy(base_policy(max_radius_m=900))
     hub.put_policy(base_policy(max_radius_m=950))
-    history = hub.control_get("/control/v1/history?after=0&limit=1000")["entries"]
+    history = hub.control_get("/control/v1/history?after=0&limit=1000")
     check_chain(history)
     count = len(history)
     assert count >= 4

@@ -58,7 +58,7 @@ async def test_first_start_consent_false_and_nothing_shared(
     assert r.json["status"] == "declined"
     assert "access_token" not in r.json
     recorder.assert_no_leaks()
-    entries = hub.control_get("/control/v1/history?after=0&limit=1000")["entries"]
+    entries = hub.control_get("/control/v1/history?after=0&limit=1000")
     check_chain(entries)
     assert entries[0]["event"] == "service_started"
     declined = find(entries, "unlock_status", status="declined")
@@ -93,7 +93,7 @@ async def test_sigterm_with_open_stream_exits_cleanly(
             assert time.monotonic() - t0 < 10
     # PROTOCOL 5: "every stream opened and closed" - also when the add-on shuts down.
     hub.start()
-    entries = hub.control_get("/control/v1/history?after=0&limit=1000")["entries"]
+    entries = hub.control_get("/control/v1/history?after=0&limit=1000")
     check_chain(entries)
     opened = find(entries, "stream_opened")
     closed = find(entries, "stream_closed")
@@ -142,7 +142,7 @@ async def test_sigkill_with_open_stream_closes_it_as_interrupted_at_restart(
     before = run_verify(hub.data_dir)
     assert before.returncode == 0, before
     hub.start()
-    entries = hub.control_get("/control/v1/history?after=0&limit=1000")["entries"]
+    entries = hub.control_get("/control/v1/history?after=0&limit=1000")
     check_chain(entries)
     opened = find(entries, "stream_opened")
     assert [e["detail"]["viewer"] for e in opened] == [viewer]
@@ -163,7 +163,7 @@ async def test_sigkill_with_open_stream_closes_it_as_interrupted_at_restart(
     assert await asyncio.to_thread(_checkpointed_frames, hub.data_dir) == {}
     # A further clean restart writes nothing more for that viewer; the chain still holds.
     hub.restart()
-    entries = hub.control_get("/control/v1/history?after=0&limit=1000")["entries"]
+    entries = hub.control_get("/control/v1/history?after=0&limit=1000")
     check_chain(entries)
     assert len(find(entries, "stream_closed", viewer=viewer)) == 1
     hub.stop()
@@ -186,7 +186,7 @@ async def test_restart_keeps_state_unlocks_and_jti_store(
         short_r = await city.unlock(city_key.sign(short_claims))
         assert long_r.json["status"] == "active", long_r
         assert short_r.json["status"] == "active", short_r
-    head_before = hub.control_get("/control/v1/history?after=0&limit=1")["head_seq"]
+    head_before = hub.control_get("/control/v1/audit/verify")["entries"]
 
     hub.stop()  # clean exit
     ok = run_verify(hub.data_dir)
@@ -218,7 +218,7 @@ async def test_restart_keeps_state_unlocks_and_jti_store(
         # The jti store survived: both tokens are replays now.
         for claims in (long_claims, short_claims):
             assert_error(await city.unlock(city_key.sign(claims)), 401, "invalid_token")
-    entries = hub.control_get("/control/v1/history?after=0&limit=1000")["entries"]
+    entries = hub.control_get("/control/v1/history?after=0&limit=1000")
     check_chain(entries)
     assert len(entries) > head_before
     starts = find(entries, "service_started")
