@@ -167,7 +167,8 @@ def _in_range(check: Any, low: float, high: float) -> vol.All:
 _CAMERA = vol.Schema(
     {
         vol.Required("entity_id"): _entity_id,
-        vol.Required("label"): vol.All(str, vol.Length(min=1, max=100)),
+        # Optional: without one the city sees "Camera N" (never the entity id).
+        vol.Optional("label"): vol.All(str, vol.Length(min=1, max=100)),
         vol.Optional("share", default=False): _boolean,
         vol.Optional("masks", default=list): vol.All(list, vol.Length(max=32), [_polygon]),
         vol.Optional("max_width", default=None): vol.Any(None, _in_range(_integer, 16, 7680)),
@@ -238,10 +239,7 @@ def parse_policy(raw: Any) -> Policy:
     home = data["home"]
     return Policy(
         consent=data["consent"],
-        # Stored and echoed in whole seconds, rounded up: a pause never ends early.
-        paused_until=None
-        if data["paused_until"] is None
-        else float(math.ceil(data["paused_until"])),
+        paused_until=_whole_second_up(data["paused_until"]),
         mode=data["mode"],
         ask_timeout_s=data["ask_timeout_s"],
         home=None if home is None else Home(lat=float(home["lat"]), lon=float(home["lon"])),
@@ -254,13 +252,13 @@ def parse_policy(raw: Any) -> Policy:
         cameras=tuple(
             CameraPolicy(
                 entity_id=cam["entity_id"],
-                label=cam["label"],
+                label=cam.get("label", f"Camera {index}"),
                 share=cam["share"],
                 masks=tuple(cam["masks"]),
                 max_width=cam["max_width"],
                 max_fps=float(cam["max_fps"]),
             )
-            for cam in data["cameras"]
+            for index, cam in enumerate(data["cameras"], start=1)
         ),
     )
 

@@ -59,7 +59,7 @@ def test_round_trip_through_json() -> None:
         ({"excluded_offenses": "protest"}, "excluded_offenses"),
         ({"surprise": 1}, "surprise"),
         ({"cameras": [{"entity_id": "light.x", "label": "x"}]}, "cameras[0].entity_id"),
-        ({"cameras": [{"entity_id": "camera.x"}]}, "cameras[0].label"),
+        ({"cameras": [{"entity_id": "camera.x", "label": ""}]}, "cameras[0].label"),
         ({"cameras": [{"entity_id": "camera.x", "label": "x", "max_fps": 0}]}, "max_fps"),
         ({"cameras": [{"entity_id": "camera.x", "label": "x", "max_width": 8}]}, "max_width"),
         (
@@ -89,6 +89,14 @@ def test_invalid_policy_names_the_field(overrides: dict[str, Any], field: str) -
     with pytest.raises(PolicyError) as err:
         parse_policy(policy_doc(**overrides))
     assert field in str(err.value)
+
+
+def test_a_camera_without_label_is_shown_by_position_never_by_entity_id() -> None:
+    policy = parse_policy(
+        policy_doc(cameras=[{"entity_id": "camera.a", "label": "Porch"}, {"entity_id": "camera.b"}])
+    )
+    assert [cam.label for cam in policy.cameras] == ["Porch", "Camera 2"]
+    assert policy.as_json()["cameras"][1]["label"] == "Camera 2"
 
 
 def test_not_an_object() -> None:
