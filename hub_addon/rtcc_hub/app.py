@@ -47,7 +47,16 @@ from .ledger import (
     new_unlock_id,
 )
 from .options import SUPERVISOR_CORE_URL, Options
-from .policy import Accept, Decline, Pending, Policy, changed_fields, decide, load_stored_policy
+from .policy import (
+    Accept,
+    Decline,
+    Pending,
+    Policy,
+    PreviewRequest,
+    changed_fields,
+    decide,
+    load_stored_policy,
+)
 from .policy import parse_policy as parse_policy_document
 from .ratelimit import RefusalLimiter
 from .storage import OpenStream, Storage
@@ -359,6 +368,24 @@ class Hub:
             return OutputSpec(masks=(((0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)),))
         return OutputSpec(masks=camera.masks, max_width=camera.max_width)
 
+    async def preview(self, request: PreviewRequest) -> bytes:
+        """The camera's current still through exactly the pipeline a city snapshot takes, with
+        the given masks and width. Nothing is shared and nothing is audited as served."""
+        camera = self.policy.camera(request.entity_id)
+        masks = request.masks if request.masks is not None else (camera.masks if camera else ())
+        if request.max_width_given:
+            max_width = request.max_width
+        else:
+            max_width = camera.max_width if camera else None
+        try:
+            raw = await self._snapshot_still(request.entity_id)
+            return await self.processor.process_async(
+                raw, OutputSpec(masks=masks, max_width=max_width)
+            )
+        except (CameraUnavailable, ImageError) as err:
+            _LOGGER.warning("preview unavailable: %s", err)
+            raise ApiError(503, "camera_unavailable") from err
+
     # city: unlock intake ---------------------------------------------------------------------
 
     def submit_unlock(self, token: str, remote: str | None = None) -> dict[str, Any]:
@@ -490,7 +517,7 @@ class Hub:
             UnlockCamera(
                 id=new_camera_id(),
                 entity_id=camera.entity_id,
-                label=camera.label,
+                label=self.policy.public_label(camera),
                 capabilities=capabilities_for(decision.granted_scope),
             )
             for camera in decision.cameras

@@ -14,7 +14,7 @@ from aiohttp.typedefs import Handler
 
 from .audit import Entry
 from .errors import ApiError, json_errors
-from .policy import PolicyError
+from .policy import PolicyError, parse_preview
 
 if TYPE_CHECKING:
     from .app import Hub
@@ -74,6 +74,21 @@ async def put_policy(request: web.Request) -> web.Response:
     except PolicyError as err:
         raise ApiError(400, "invalid_policy", str(err)) from err
     return web.json_response(policy.as_json())
+
+
+async def preview(request: web.Request) -> web.Response:
+    try:
+        raw = json.loads((await request.read()).decode("utf-8"))
+    except web.HTTPRequestEntityTooLarge as err:
+        raise ApiError(400, "invalid_request", "The body is too large.") from err
+    except (UnicodeDecodeError, ValueError, RecursionError) as err:
+        raise ApiError(400, "invalid_request", "The body must be a JSON object.") from err
+    try:
+        parsed = parse_preview(raw)
+    except PolicyError as err:
+        raise ApiError(400, "invalid_request", str(err)) from err
+    image = await request.app[HUB_KEY].preview(parsed)
+    return web.Response(body=image, content_type="image/jpeg")
 
 
 def _unlock_action(action: str) -> Handler:
@@ -186,6 +201,7 @@ def build_control_app(hub: Hub) -> web.Application:
     app.on_response_prepare.append(_no_store)
     app.router.add_get("/control/v1/state", get_state, allow_head=False)
     app.router.add_put("/control/v1/policy", put_policy)
+    app.router.add_post("/control/v1/preview", preview)
     for action in ("approve", "decline", "revoke"):
         app.router.add_post(f"/control/v1/unlocks/{{unlock_id}}/{action}", _unlock_action(action))
     app.router.add_post("/control/v1/revoke_all", revoke_all)

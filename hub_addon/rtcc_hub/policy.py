@@ -39,7 +39,8 @@ class Home:
 @dataclass(frozen=True, slots=True)
 class CameraPolicy:
     entity_id: str
-    label: str
+    # None when missing, empty or only whitespace: the city then sees "Camera N".
+    label: str | None = None
     share: bool = False
     masks: tuple[Polygon, ...] = ()
     max_width: int | None = None
@@ -64,6 +65,19 @@ class Policy:
 
     def camera(self, entity_id: str) -> CameraPolicy | None:
         return next((cam for cam in self.cameras if cam.entity_id == entity_id), None)
+
+    def public_label(self, camera: CameraPolicy) -> str:
+        """What the city sees of a camera: its label, else "Camera N" by its position in
+        `cameras` counting from 1 (every camera listed counts, shared or not); nothing
+        derived from the entity id, ever."""
+        if camera.label is not None:
+            return camera.label
+        position = next(
+            index
+            for index, listed in enumerate(self.cameras, start=1)
+            if listed.entity_id == camera.entity_id
+        )
+        return f"Camera {position}"
 
     def paused(self, now: float) -> bool:
         return self.paused_until is not None and self.paused_until > now
@@ -167,8 +181,8 @@ def _in_range(check: Any, low: float, high: float) -> vol.All:
 _CAMERA = vol.Schema(
     {
         vol.Required("entity_id"): _entity_id,
-        # Optional: without one the city sees "Camera N" (never the entity id).
-        vol.Optional("label"): vol.All(str, vol.Length(min=1, max=100)),
+        # Optional: without one (or with only whitespace) the city sees "Camera N".
+        vol.Optional("label", default=None): vol.Any(None, vol.All(str, vol.Length(max=100))),
         vol.Optional("share", default=False): _boolean,
         vol.Optional("masks", default=list): vol.All(list, vol.Length(max=32), [_polygon]),
         vol.Optional("max_width", default=None): vol.Any(None, _in_range(_integer, 16, 7680)),
@@ -206,6 +220,43 @@ _POLICY = vol.Schema(
         vol.Optional("revision"): _integer,
     }
 )
+
+
+_PREVIEW = vol.Schema(
+    {
+        vol.Required("entity_id"): _entity_id,
+        vol.Optional("masks"): _CAMERA.schema[vol.Optional("masks", default=list)],
+        vol.Optional("max_width"): _CAMERA.schema[vol.Optional("max_width", default=None)],
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PreviewRequest:
+    """`POST /control/v1/preview`: what the city would see of a camera with these masks and
+    width (absent keys: the camera's policy, or none for a camera not in it)."""
+
+    entity_id: str
+    masks: tuple[Polygon, ...] | None
+    max_width: int | None
+    max_width_given: bool
+
+
+def parse_preview(raw: Any) -> PreviewRequest:
+    """Validate a preview body; PolicyError names the bad field."""
+    if not isinstance(raw, dict):
+        raise PolicyError("preview: must be a JSON object")
+    try:
+        data = _PREVIEW(raw)
+    except vol.MultipleInvalid as err:
+        first = err.errors[0]
+        raise PolicyError(f"{_field_name(first.path)}: {first.error_message}") from err
+    return PreviewRequest(
+        entity_id=data["entity_id"],
+        masks=None if "masks" not in data else tuple(data["masks"]),
+        max_width=data.get("max_width"),
+        max_width_given="max_width" in data,
+    )
 
 
 def _field_name(path: list[Any]) -> str:
@@ -252,13 +303,13 @@ def parse_policy(raw: Any) -> Policy:
         cameras=tuple(
             CameraPolicy(
                 entity_id=cam["entity_id"],
-                label=cam.get("label", f"Camera {index}"),
+                label=cam["label"].strip() if has_visible_text(cam["label"]) else None,
                 share=cam["share"],
                 masks=tuple(cam["masks"]),
                 max_width=cam["max_width"],
                 max_fps=float(cam["max_fps"]),
             )
-            for index, cam in enumerate(data["cameras"], start=1)
+            for cam in data["cameras"]
         ),
     )
 
@@ -293,26 +344,28 @@ class Decline:
 type Decision = Accept | Pending | Decline
 
 
-def _offense_key(offense: str) -> str:
-    """The comparable form of an offense name.
+def offense_words(text: str) -> str:
+    """The comparable form of an offense or an excluded term (PROTOCOL.md section 2).
 
-    "Reproductive health", "reproductive-health", "REPRODUCTIVE_HEALTH",
-    fullwidth letters, "pro\\u200btest" and a dotted capital I are one offense each: a
-    spelling variant must not slip past the owner's exclusion. NFKC folds compatibility forms,
-    casefold the case, NFKD splits accents off so that combining marks (Mn) and format
-    characters (Cf, the zero-width ones) can be dropped, and what remains keeps only ASCII
-    letters and digits. The result may still hold other letters (Cyrillic, Greek ...): the
-    caller treats those as unknown.
+    NFKD normalisation, case folding, marks (M*) and format characters (Cf, the zero-width
+    ones) dropped, and every run of characters that are neither letters nor digits turned into
+    one space: "Reproductive-Health", "REPRODUCTIVE_HEALTH", fullwidth letters and
+    "pro\u200btest" all become plain words separated by single spaces.
     """
-    text = unicodedata.normalize("NFKC", offense).casefold()
+    text = unicodedata.normalize("NFKD", text).casefold()
+    # casefold can produce new decomposable characters (e.g. the dotted capital I): once more.
     text = unicodedata.normalize("NFKD", text)
-    kept = [c for c in text if unicodedata.category(c) not in ("Mn", "Cf")]
-    return "".join(c for c in kept if c.isalnum() or not c.isascii())
-
-
-def _ascii_alnum(key: str) -> str:
-    """The key without separators and punctuation (which `_offense_key` left as non-ASCII)."""
-    return "".join(c for c in key if not (unicodedata.category(c)[0] in "ZPS" or c.isspace()))
+    kept: list[str] = []
+    for char in text:
+        category = unicodedata.category(char)
+        if category[0] == "M" or category == "Cf":
+            continue
+        word_char = category[0] == "L" or category == "Nd"
+        if word_char:
+            kept.append(char)
+        elif kept and kept[-1] != " ":
+            kept.append(" ")
+    return "".join(kept).strip()
 
 
 def _outside_area(policy: Policy, claims: UnlockClaims) -> bool:
@@ -322,28 +375,48 @@ def _outside_area(policy: Policy, claims: UnlockClaims) -> bool:
     return distance_m(home.lat, home.lon, area.lat, area.lon) > area.radius_m
 
 
-def offense_key(offense: str) -> str | None:
-    """ASCII letters and digits of the normalised offense, or None when it has anything else
-    (or nothing): such an offense cannot be matched reliably against the exclusions."""
-    key = _ascii_alnum(_offense_key(offense))
-    if not key or not key.isascii():
-        return None
-    return key
-
-
 def _offense_excluded(policy: Policy, claims: UnlockClaims) -> bool:
-    if not policy.excluded_offenses:
+    """An excluded term occurs in the offense starting at a word boundary: `protest` excludes
+    "Protests" and "anti-war protest", not "contest". An offense with no letter or digit at
+    all cannot be compared and is declined whenever the owner excludes anything."""
+    terms = [t for t in (offense_words(term) for term in policy.excluded_offenses) if t]
+    if not terms:
         return False
-    excluded = {offense_key(offense) for offense in policy.excluded_offenses}
-    key = offense_key(claims.incident.offense)
-    # Fail closed: an offense we cannot compare (non-Latin letters, empty after normalising)
-    # is declined whenever the owner excludes anything.
-    return key is None or key in excluded
+    offense = offense_words(claims.incident.offense)
+    if not offense or any(_mixed_script(word) for word in offense.split(" ")):
+        return True
+    padded = " " + offense
+    return any(" " + term in padded for term in terms)
+
+
+_SCRIPTS = ("LATIN", "CYRILLIC", "GREEK")
+
+
+def _mixed_script(word: str) -> bool:
+    """A word with letters of more than one of Latin, Cyrillic and Greek: the way a lookalike
+    letter ("pr\u043etest", Cyrillic o) slips past a term. Such an offense is declined whenever
+    the owner excludes anything; a word in one script is compared as it is."""
+    scripts = {
+        next((script for script in _SCRIPTS if unicodedata.name(char, "").startswith(script)), "")
+        for char in word
+        if unicodedata.category(char)[0] == "L"
+    }
+    return len(scripts - {""}) > 1
+
+
+def has_visible_text(text: str | None) -> bool:
+    """True when `text` has a character that shows: not whitespace, format (zero-width) or
+    control characters."""
+    if text is None:
+        return False
+    return any(
+        not char.isspace() and unicodedata.category(char) not in ("Cf", "Cc", "Zs", "Zl", "Zp")
+        for char in text
+    )
 
 
 def _case_number_missing(policy: Policy, claims: UnlockClaims) -> bool:
-    case_number = claims.incident.case_number
-    return policy.require_case_number and (case_number is None or not case_number.strip())
+    return policy.require_case_number and not has_visible_text(claims.incident.case_number)
 
 
 # Checked in this order; the first that applies is the decline reason (audited, never sent to

@@ -257,3 +257,60 @@ async def test_events_bad_last_event_id(env: Env) -> None:
         headers={"Authorization": f"Bearer {CONTROL_TOKEN}", "Last-Event-ID": "x"},
     ) as response:
         assert response.status == 400
+
+
+async def _preview(env: Env, body: Any) -> tuple[int, bytes]:
+    async with env.session.post(
+        env.control_url + "/control/v1/preview",
+        data=json.dumps(body) if not isinstance(body, bytes) else body,
+        headers={"Authorization": f"Bearer {CONTROL_TOKEN}"},
+    ) as response:
+        return response.status, await response.read()
+
+
+async def test_preview_uses_the_camera_policy_and_audits_nothing(env: Env) -> None:
+    await env.put_policy()
+    before = len(env.hub.audit.entries())
+    status, image = await _preview(env, {"entity_id": "camera.front_door"})
+    assert status == 200
+    front = policy_doc()["cameras"][0]
+    assert repr(tuple(tuple(tuple(p) for p in m) for m in front["masks"])).encode() in image
+    assert b"max_width=1280" in image
+    assert len(env.hub.audit.entries()) == before
+    _, state = await env.control("GET", "/control/v1/state")
+    assert state["counters"]["snapshots_served"] == 0 and state["counters"]["bytes_sent"] == 0
+
+
+async def test_preview_with_masks_and_width_of_the_request(env: Env) -> None:
+    # A camera not in the policy yet can be previewed too (the owner is drawing its masks).
+    body = {"entity_id": "camera.porch", "masks": [[[0, 0], [1, 0], [1, 1]]], "max_width": None}
+    status, image = await _preview(env, body)
+    assert status == 200
+    assert b"((0.0, 0.0), (1.0, 0.0), (1.0, 1.0))" in image and b"max_width=None" in image
+    assert env.cameras.fetches["camera.porch"] == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({}, "entity_id"),
+        ({"entity_id": "light.x"}, "entity_id"),
+        ({"entity_id": "camera.x", "masks": [[[0, 0], [2, 0], [0, 1]]]}, "masks"),
+        ({"entity_id": "camera.x", "max_width": 8}, "max_width"),
+        ({"entity_id": "camera.x", "extra": 1}, "extra"),
+        (["camera.x"], "preview"),
+        (b"{not json", "JSON"),
+    ],
+)
+async def test_preview_refuses_bad_input(env: Env, body: Any, field: str) -> None:
+    status, raw = await _preview(env, body)
+    assert status == 400
+    answer = json.loads(raw)
+    assert answer["error"] == "invalid_request" and field in answer["message"]
+    assert sum(env.cameras.fetches.values()) == 0
+
+
+async def test_preview_of_a_failing_camera_is_503(env: Env) -> None:
+    env.cameras.failing.add("camera.front_door")
+    status, raw = await _preview(env, {"entity_id": "camera.front_door"})
+    assert status == 503 and json.loads(raw)["error"] == "camera_unavailable"

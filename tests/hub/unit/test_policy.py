@@ -59,7 +59,7 @@ def test_round_trip_through_json() -> None:
         ({"excluded_offenses": "protest"}, "excluded_offenses"),
         ({"surprise": 1}, "surprise"),
         ({"cameras": [{"entity_id": "light.x", "label": "x"}]}, "cameras[0].entity_id"),
-        ({"cameras": [{"entity_id": "camera.x", "label": ""}]}, "cameras[0].label"),
+        ({"cameras": [{"entity_id": "camera.x", "label": "x" * 101}]}, "cameras[0].label"),
         ({"cameras": [{"entity_id": "camera.x", "label": "x", "max_fps": 0}]}, "max_fps"),
         ({"cameras": [{"entity_id": "camera.x", "label": "x", "max_width": 8}]}, "max_width"),
         (
@@ -93,10 +93,47 @@ def test_invalid_policy_names_the_field(overrides: dict[str, Any], field: str) -
 
 def test_a_camera_without_label_is_shown_by_position_never_by_entity_id() -> None:
     policy = parse_policy(
-        policy_doc(cameras=[{"entity_id": "camera.a", "label": "Porch"}, {"entity_id": "camera.b"}])
+        policy_doc(
+            cameras=[
+                {"entity_id": "camera.a", "label": "Porch"},
+                {"entity_id": "camera.b"},
+                {"entity_id": "camera.c", "label": "   "},
+                {"entity_id": "camera.d", "label": "\u200b\t"},
+                {"entity_id": "camera.e", "label": ""},
+            ]
+        )
     )
-    assert [cam.label for cam in policy.cameras] == ["Porch", "Camera 2"]
-    assert policy.as_json()["cameras"][1]["label"] == "Camera 2"
+    assert [policy.public_label(cam) for cam in policy.cameras] == [
+        "Porch",
+        "Camera 2",
+        "Camera 3",
+        "Camera 4",
+        "Camera 5",
+    ]
+    assert policy.as_json()["cameras"][1]["label"] is None
+
+
+@pytest.mark.parametrize(
+    "offense",
+    [
+        "contest",
+        "protestant church vandalism",
+        "burglary",
+        "\u043f\u0440\u043e\u0442\u0435\u0441\u0442",
+    ],
+)
+def test_offenses_where_no_term_starts_a_word_are_not_excluded(offense: str) -> None:
+    # "protestant" starts with the term "protest" at a word boundary: declined (the rule is
+    # "occurs starting at a word boundary", not "is a whole word"); the others are not.
+    decision = decide(make_policy(), make_claims(NOW, offense=offense), NOW)
+    expected_declined = offense.startswith("protestant")
+    assert isinstance(decision, Decline) == expected_declined
+
+
+@pytest.mark.parametrize("case_number", ["\u200b", " \t", "\u2060\u00a0", "", None])
+def test_an_invisible_case_number_is_missing(case_number: str | None) -> None:
+    decision = decide(make_policy(), make_claims(NOW, case_number=case_number), NOW)
+    assert decision == Decline("case_number_required")
 
 
 def test_not_an_object() -> None:
@@ -217,9 +254,13 @@ def test_decide_is_pure() -> None:
         "immigrati\u00f3n",  # combining accent after NFKD
         "Reproductive Health!",
         "reproductive\u2014health",  # em dash
-        "Pr\u043etest",  # Cyrillic o: cannot be compared, declined when anything is excluded
-        "\u043f\u0440\u043e\u0442\u0435\u0441\u0442",
+        "Pr\u043etest",  # Cyrillic o in a Latin word: a lookalike, declined
         "\u200b",  # nothing left after normalising
+        "Protests",  # the term starts a word (PROTOCOL.md section 2)
+        "anti-war protest",
+        "Immigration violation",
+        "reproductive health services",
+        "PROTEST_MARCH",
     ],
 )
 def test_offense_variants_are_excluded(offense: str) -> None:
