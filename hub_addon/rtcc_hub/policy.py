@@ -11,6 +11,7 @@ import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
+from enum import StrEnum
 from typing import Any
 
 import voluptuous as vol
@@ -21,6 +22,8 @@ from .tokens import UnlockClaims
 
 MIN_RADIUS_M, MAX_RADIUS_M = 50, 5000
 MIN_DURATION_S, MAX_DURATION_S = 1, 24 * 3600
+MIN_CLIP_S, MAX_CLIP_S = 60, 2 * 3600
+MIN_CLIP_AGE_S, MAX_CLIP_AGE_S = 3600, 30 * 24 * 3600
 
 type Point = tuple[float, float]
 type Polygon = tuple[Point, ...]
@@ -36,6 +39,25 @@ class Home:
     lon: float
 
 
+class RecorderSource(StrEnum):
+    FRIGATE = "frigate"
+    UNIFIPROTECT = "unifiprotect"
+
+
+@dataclass(frozen=True, slots=True)
+class Recorder:
+    """Where a camera's recordings are (section 2): Frigate by its camera name, or Home
+    Assistant's UniFi Protect video view (found by the camera's entity id)."""
+
+    source: RecorderSource
+    camera: str | None = None  # Frigate's camera name
+
+    def as_json(self) -> dict[str, Any]:
+        if self.source is RecorderSource.FRIGATE:
+            return {"source": self.source.value, "camera": self.camera}
+        return {"source": self.source.value}
+
+
 @dataclass(frozen=True, slots=True)
 class CameraPolicy:
     entity_id: str
@@ -45,6 +67,7 @@ class CameraPolicy:
     masks: tuple[Polygon, ...] = ()
     max_width: int | None = None
     max_fps: float = 2.0
+    recorder: Recorder | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +83,9 @@ class Policy:
     allow_live: bool = False
     require_case_number: bool = True
     excluded_offenses: tuple[str, ...] = ()
+    allow_clips: bool = False
+    max_clip_s: int = 1800
+    max_clip_age_s: int = 7 * 24 * 3600
     cameras: tuple[CameraPolicy, ...] = ()
     revision: int = field(default=0, compare=False)
 
@@ -96,6 +122,9 @@ class Policy:
             "allow_live": self.allow_live,
             "require_case_number": self.require_case_number,
             "excluded_offenses": list(self.excluded_offenses),
+            "allow_clips": self.allow_clips,
+            "max_clip_s": self.max_clip_s,
+            "max_clip_age_s": self.max_clip_age_s,
             "cameras": [
                 {
                     "entity_id": cam.entity_id,
@@ -104,6 +133,7 @@ class Policy:
                     "masks": [[list(point) for point in poly] for poly in cam.masks],
                     "max_width": cam.max_width,
                     "max_fps": cam.max_fps,
+                    "recorder": None if cam.recorder is None else cam.recorder.as_json(),
                 }
                 for cam in self.cameras
             ],
@@ -174,6 +204,30 @@ def _entity_id(value: Any) -> str:
     return value
 
 
+# Frigate camera names: letters, digits, "_" and "-" (Frigate's own config rule).
+_FRIGATE_CAMERA = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def _recorder(value: Any) -> Recorder | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise vol.Invalid("must be an object with a source, or null")
+    source = value.get("source")
+    if source == RecorderSource.FRIGATE:
+        if set(value) != {"source", "camera"}:
+            raise vol.Invalid('a frigate recorder is {"source": "frigate", "camera": NAME}')
+        camera = value["camera"]
+        if not isinstance(camera, str) or not _FRIGATE_CAMERA.fullmatch(camera):
+            raise vol.Invalid("camera must be a Frigate camera name (letters, digits, _ and -)")
+        return Recorder(RecorderSource.FRIGATE, camera)
+    if source == RecorderSource.UNIFIPROTECT:
+        if set(value) != {"source"}:
+            raise vol.Invalid('a unifiprotect recorder is {"source": "unifiprotect"}')
+        return Recorder(RecorderSource.UNIFIPROTECT)
+    raise vol.Invalid("source must be frigate or unifiprotect")
+
+
 def _in_range(check: Any, low: float, high: float) -> vol.All:
     return vol.All(check, vol.Range(min=low, max=high, msg=f"must be between {low} and {high}"))
 
@@ -187,6 +241,7 @@ _CAMERA = vol.Schema(
         vol.Optional("masks", default=list): vol.All(list, vol.Length(max=32), [_polygon]),
         vol.Optional("max_width", default=None): vol.Any(None, _in_range(_integer, 16, 7680)),
         vol.Optional("max_fps", default=2.0): _in_range(_number, 0.1, 30),
+        vol.Optional("recorder", default=None): _recorder,
     }
 )
 
@@ -214,6 +269,11 @@ _POLICY = vol.Schema(
         vol.Optional("require_case_number", default=True): _boolean,
         vol.Optional("excluded_offenses", default=list): vol.All(
             list, vol.Length(max=100), [vol.All(str, vol.Length(min=1, max=200))]
+        ),
+        vol.Optional("allow_clips", default=False): _boolean,
+        vol.Optional("max_clip_s", default=1800): _in_range(_integer, MIN_CLIP_S, MAX_CLIP_S),
+        vol.Optional("max_clip_age_s", default=7 * 24 * 3600): _in_range(
+            _integer, MIN_CLIP_AGE_S, MAX_CLIP_AGE_S
         ),
         vol.Optional("cameras", default=list): vol.All(list, vol.Length(max=100), [_CAMERA]),
         # Clients may send back the document they read; the stored revision wins.
@@ -300,6 +360,9 @@ def parse_policy(raw: Any) -> Policy:
         allow_live=data["allow_live"],
         require_case_number=data["require_case_number"],
         excluded_offenses=tuple(data["excluded_offenses"]),
+        allow_clips=data["allow_clips"],
+        max_clip_s=data["max_clip_s"],
+        max_clip_age_s=data["max_clip_age_s"],
         cameras=tuple(
             CameraPolicy(
                 entity_id=cam["entity_id"],
@@ -308,6 +371,7 @@ def parse_policy(raw: Any) -> Policy:
                 masks=tuple(cam["masks"]),
                 max_width=cam["max_width"],
                 max_fps=float(cam["max_fps"]),
+                recorder=cam["recorder"],
             )
             for cam in data["cameras"]
         ),

@@ -76,6 +76,9 @@ def base_policy(**overrides: Any) -> dict[str, Any]:
         "allow_live": True,
         "require_case_number": True,
         "excluded_offenses": ["protest", "immigration", "reproductive_health"],
+        "allow_clips": False,
+        "max_clip_s": 1800,
+        "max_clip_age_s": 604800,
         "cameras": [
             {
                 "entity_id": FRONT,
@@ -84,6 +87,7 @@ def base_policy(**overrides: Any) -> dict[str, Any]:
                 "masks": [FRONT_MASK],
                 "max_width": 1280,
                 "max_fps": 5,
+                "recorder": None,
             },
             {
                 "entity_id": BACK,
@@ -92,6 +96,7 @@ def base_policy(**overrides: Any) -> dict[str, Any]:
                 "masks": [BACK_MASK],
                 "max_width": 640,
                 "max_fps": 5,
+                "recorder": None,
             },
             {
                 "entity_id": GARAGE,
@@ -100,6 +105,7 @@ def base_policy(**overrides: Any) -> dict[str, Any]:
                 "masks": [],
                 "max_width": 1280,
                 "max_fps": 5,
+                "recorder": None,
             },
             {
                 "entity_id": BIG,
@@ -108,6 +114,7 @@ def base_policy(**overrides: Any) -> dict[str, Any]:
                 "masks": [],
                 "max_width": 1920,
                 "max_fps": 4,
+                "recorder": None,
             },
         ],
     }

@@ -23,6 +23,9 @@ def policy_doc(**overrides: Any) -> dict[str, Any]:
         "allow_live": True,
         "require_case_number": True,
         "excluded_offenses": ["protest", "immigration", "reproductive_health"],
+        "allow_clips": False,
+        "max_clip_s": 1800,
+        "max_clip_age_s": 604800,
         "cameras": [
             {
                 "entity_id": "camera.front_door",

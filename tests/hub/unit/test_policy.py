@@ -60,6 +60,29 @@ def test_round_trip_through_json() -> None:
         ({"surprise": 1}, "surprise"),
         ({"cameras": [{"entity_id": "light.x", "label": "x"}]}, "cameras[0].entity_id"),
         ({"cameras": [{"entity_id": "camera.x", "label": "x" * 101}]}, "cameras[0].label"),
+        ({"max_clip_s": 59}, "max_clip_s"),
+        ({"max_clip_s": 7201}, "max_clip_s"),
+        ({"max_clip_age_s": 3599}, "max_clip_age_s"),
+        ({"max_clip_age_s": 30 * 86400 + 1}, "max_clip_age_s"),
+        ({"allow_clips": "yes"}, "allow_clips"),
+        ({"cameras": [{"entity_id": "camera.x", "recorder": {"source": "reolink"}}]}, "recorder"),
+        ({"cameras": [{"entity_id": "camera.x", "recorder": {"source": "frigate"}}]}, "recorder"),
+        (
+            {
+                "cameras": [
+                    {"entity_id": "camera.x", "recorder": {"source": "frigate", "camera": "a/b"}}
+                ]
+            },
+            "recorder",
+        ),
+        (
+            {
+                "cameras": [
+                    {"entity_id": "camera.x", "recorder": {"source": "unifiprotect", "x": 1}}
+                ]
+            },
+            "recorder",
+        ),
         ({"cameras": [{"entity_id": "camera.x", "label": "x", "max_fps": 0}]}, "max_fps"),
         ({"cameras": [{"entity_id": "camera.x", "label": "x", "max_width": 8}]}, "max_width"),
         (
@@ -295,4 +318,24 @@ def test_fractional_pause_is_rounded_up_never_shortened() -> None:
     assert not policy.paused(end + 0.6)
     assert make_policy(paused_until="2030-01-01T00:00:00Z").as_json()["paused_until"] == (
         "2030-01-01T00:00:00Z"
+    )
+
+
+def test_clip_fields_round_trip() -> None:
+    doc = policy_doc(allow_clips=True, max_clip_s=600, max_clip_age_s=3600)
+    doc["cameras"][0]["recorder"] = {"source": "frigate", "camera": "front_door"}
+    doc["cameras"][1]["recorder"] = {"source": "unifiprotect"}
+    stored = parse_policy(doc).as_json()
+    assert stored["allow_clips"] is True
+    assert (stored["max_clip_s"], stored["max_clip_age_s"]) == (600, 3600)
+    assert [cam["recorder"] for cam in stored["cameras"]] == [
+        {"source": "frigate", "camera": "front_door"},
+        {"source": "unifiprotect"},
+    ]
+    assert parse_policy(stored) == parse_policy(doc)
+    defaults = parse_policy({}).as_json()
+    assert (defaults["allow_clips"], defaults["max_clip_s"], defaults["max_clip_age_s"]) == (
+        False,
+        1800,
+        604800,
     )
