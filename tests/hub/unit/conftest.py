@@ -83,6 +83,13 @@ class Env:
         ) as response:
             return response.status, await response.json()
 
+    async def entries(self) -> list[dict[str, Any]]:
+        """Every audit entry, as the history endpoint gives them."""
+        return await self.hub.owner.history(0, 10**9)  # type: ignore[no-any-return]
+
+    async def verify(self) -> Any:
+        return await self.hub.owner.verify()
+
     async def city_get(self, path: str, token: str | None) -> aiohttp.ClientResponse:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         response = await self.session.get(self.city_url + path, headers=headers)
@@ -92,7 +99,7 @@ class Env:
 
 @pytest.fixture
 async def env(tmp_path: Path, city: CityHub) -> AsyncIterator[Env]:
-    from rtcc_hub.app import Hub
+    from rtcc_hub.app import AddOn as Hub
     from rtcc_hub.options import parse_options
 
     clock = Clock()
