@@ -23,6 +23,7 @@ import aiohttp
 from . import __version__
 from .app import AddOn, Runtime
 from .audit import verify_rows
+from .identity import HomeKeyError
 from .imaging import ImageError
 from .options import Options, OptionsError, load_options
 from .storage import DB_FILENAME, UnusableDataDir
@@ -190,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         asyncio.run(run(options, data_dir))
-    except (ImageError, OSError, UnusableDataDir) as err:
+    except (ImageError, OSError, UnusableDataDir, HomeKeyError) as err:
         # No JPEG library, a port in use, an unreadable data dir or TLS file: say so plainly.
         print(f"rtcc_hub cannot start: {err}", file=sys.stderr)
         return 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from .errors import DomainError, ErrorCode
 from .ha_client import CameraUnavailable
 from .imaging import ImageError, OutputSpec
 from .lifecycle import check_access, current_status, due_by_time
+from .receipts import REPR_DIGEST, RTCC_RECEIPT, ReceiptKind, ReceiptSigner, repr_digest
 from .state import Change, HomeState
 from .status import AuditEvent, EndReason, Scope, UnlockStatus
 from .stills import StillSource
@@ -48,12 +50,11 @@ type Process = Callable[[bytes, OutputSpec], Awaitable[bytes]]
 
 @dataclass(frozen=True, slots=True)
 class Served:
-    """A snapshot that left, with the audit entry that records it."""
+    """A body that leaves, with the headers that prove what it is (section 7)."""
 
-    image: bytes
-    unlock: Unlock
-    camera: UnlockCamera
-    entry: dict[str, Any]
+    body: bytes
+    content_type: str
+    headers: dict[str, str]
 
 
 class CityAccess:
@@ -62,10 +63,14 @@ class CityAccess:
         state: HomeState,
         stills: StillSource,
         process: Process,
+        signer: ReceiptSigner,
+        receipt_key: str,
         *,
         stall_s: float = STALL_TIMEOUT_S,
     ) -> None:
         self._state = state
+        self._signer = signer
+        self._receipt_key = receipt_key
         self._stills = stills
         self._process = process
         self.streams = StreamHub(stills.fetch, process, self.fps)
@@ -108,7 +113,7 @@ class CityAccess:
         state = self._state
         unlock = self.current(unlock)
         status, ended_reason = current_status(unlock, state.policy, state.clock())
-        return city_view(unlock, status, ended_reason)
+        return {**city_view(unlock, status, ended_reason), "receipt_key": self._receipt_key}
 
     async def close(self, unlock: Unlock) -> None:
         """`DELETE`: the unlock ends with `hub_closed` (nothing to do once it has ended)."""
@@ -153,7 +158,7 @@ class CityAccess:
             camera = self.check(unlock, camera_id, Scope.SNAPSHOT)
             if self.spec(camera.entity_id) == spec:
                 break
-        size = len(image)
+        size, digest = len(image), hashlib.sha256(image).hexdigest()
         async with self._state.change() as change:
             camera = self.check(unlock, camera_id, Scope.SNAPSHOT)
             now = change.now
@@ -161,11 +166,28 @@ class CityAccess:
             change.counters(lambda counters: counters.snapshot_served(size, now))
             entry = change.audit(
                 AuditEvent.SNAPSHOT_SERVED,
-                {"camera_id": camera.id, "entity_id": camera.entity_id, "bytes": size},
+                {
+                    "camera_id": camera.id,
+                    "entity_id": camera.entity_id,
+                    "bytes": size,
+                    "sha256": digest,
+                },
                 unlock_id=unlock.unlock_id,
                 hub=unlock.hub,
             )
-        return Served(image, self.current(unlock), camera, entry)
+        receipt = self._signer.sign(
+            hub=unlock.hub,
+            now=now,
+            unlock_id=unlock.unlock_id,
+            incident_id=unlock.incident.id,
+            camera_id=camera.id,
+            kind=ReceiptKind.SNAPSHOT,
+            body_sha256=digest,
+            size=size,
+            entry=entry,
+        )
+        headers = {REPR_DIGEST: repr_digest(image), RTCC_RECEIPT: receipt}
+        return Served(image, "image/jpeg", headers)
 
     # streams --------------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import aiohttp
 from aiohttp import web
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from . import __version__
 from .access import CityAccess
@@ -30,7 +31,7 @@ from .city_routes import CityRouter
 from .control_api import build_control_app
 from .errors import DomainError
 from .ha_client import CameraUnavailable, HomeAssistantClient
-from .identity import load_control_token
+from .identity import load_control_token, load_home_key, public_pem
 from .imaging import ImageProcessor
 from .intake import UnlockIntake
 from .ledger import Counters, Ledger
@@ -38,6 +39,7 @@ from .lifecycle import policy_effects
 from .options import SUPERVISOR_CORE_URL, Options
 from .owner import OwnerControl
 from .policy import Policy, load_stored_policy
+from .receipts import ReceiptSigner
 from .refusals import RefusalAudit
 from .scheduler import Scheduler
 from .state import HomeState
@@ -112,6 +114,7 @@ class AddOn:
         state: HomeState,
         *,
         control_token: str,
+        home_key: Ed25519PrivateKey,
         processor: ImageProcessor,
         fetch: Fetch | None,
         runtime: Runtime,
@@ -125,7 +128,13 @@ class AddOn:
         self._session: aiohttp.ClientSession | None = None
         self._ha: HomeAssistantClient | None = None
         self.stills = StillSource(self._fetch_upstream)
-        self.access = CityAccess(state, self.stills, processor.process_async)
+        self.access = CityAccess(
+            state,
+            self.stills,
+            processor.process_async,
+            ReceiptSigner(home_key, state.home_id),
+            public_pem(home_key),
+        )
         self.refusals = RefusalAudit(state)
         self.intake = UnlockIntake(state, options.hubs, self.refusals)
         self.router = CityRouter(self.intake, self.access)
@@ -165,6 +174,7 @@ class AddOn:
             token = options.control_token
             if token is None:
                 token = await asyncio.to_thread(load_control_token, path)
+            home_key = await asyncio.to_thread(load_home_key, path)
             processor = image_processor or ImageProcessor(lib_path=runtime.turbojpeg_lib)
         except BaseException:
             await state.store.close()
@@ -173,6 +183,7 @@ class AddOn:
             options,
             state,
             control_token=token,
+            home_key=home_key,
             processor=processor,
             fetch=fetch_still,
             runtime=runtime,

@@ -134,7 +134,7 @@ class CityRouter:
     async def _snapshot(self, request: CityRequest, params: Params) -> Answer:
         unlock = self._access.authenticate(params["unlock_id"], request.bearer)
         served = await self._access.snapshot(unlock, params["camera_id"])
-        return Reply(status=200, body=served.image, content_type="image/jpeg")
+        return Reply(200, served.body, served.content_type, served.headers)
 
     async def _stream(self, request: CityRequest, params: Params) -> Answer:
         unlock = self._access.authenticate(params["unlock_id"], request.bearer)

@@ -6,6 +6,9 @@ import os
 import secrets
 from pathlib import Path
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 CONTROL_TOKEN_FILE = "control_token"  # noqa: S105 - a file name, not a secret
 
 
@@ -36,3 +39,42 @@ def load_control_token(data_dir: Path) -> str:
     token = secrets.token_urlsafe(32)
     write_private(path, token.encode())
     return token
+
+
+HOME_KEY_FILE = "home_key.pem"
+
+
+class HomeKeyError(Exception):
+    """The home key file exists but cannot be used: the add-on must not start (a new key
+    would silently break every receipt the city holds)."""
+
+
+def load_home_key(data_dir: Path) -> Ed25519PrivateKey:
+    """The home key (PROTOCOL.md section 1): Ed25519, made on first start, private half 0600
+    in the data dir, never in any response, log or diagnostics. It signs receipts."""
+    path = data_dir / HOME_KEY_FILE
+    if path.exists():
+        try:
+            key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        except (OSError, ValueError, TypeError) as err:
+            raise HomeKeyError(f"cannot read the home key {path}: {err}") from err
+        if not isinstance(key, Ed25519PrivateKey):
+            raise HomeKeyError(f"the home key {path} is not an Ed25519 key")
+        return key
+    key = Ed25519PrivateKey.generate()
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    write_private(path, pem)
+    return key
+
+
+def public_pem(key: Ed25519PrivateKey) -> str:
+    """The public half as PEM (SubjectPublicKeyInfo): the `receipt_key` the city verifies with."""
+    return (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
