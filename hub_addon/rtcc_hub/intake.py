@@ -214,8 +214,9 @@ class UnlockIntake:
 
     def _stage_new(self, change: Change, claims: UnlockClaims) -> tuple[Unlock, str | None]:
         now, policy = change.now, change.policy
-        change.sql(*claim_jti(claims.iss, claims.jti, claims.exp, now))
-        change.sql(*record_unlock_time(claims.iss, now))
+        change.sql(
+            claim_jti(claims.iss, claims.jti, claims.exp), record_unlock_time(claims.iss, now)
+        )
         decision = decide(policy, claims, now)
         hub_config = next((h for h in self._hubs if h.id == claims.iss), None)
         unlock, token = new_unlock(

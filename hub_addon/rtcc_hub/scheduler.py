@@ -17,6 +17,7 @@ from .errors import DomainError
 from .logthrottle import LogThrottle
 from .refusals import RefusalAudit
 from .state import HomeState
+from .storage import prune
 from .transitions import run_due
 
 _LOGGER = logging.getLogger(__name__)
@@ -25,6 +26,7 @@ TICK_S = 0.25
 # Open streams' frame and byte counters (and their unlocks' and the totals) are written this
 # often, so that a crash loses at most this much of them.
 STREAM_CHECKPOINT_S = 5.0
+PRUNE_S = 600.0  # old jtis and quota rows
 
 
 class Scheduler:
@@ -53,6 +55,10 @@ class Scheduler:
             await self._task
             self._task = None
 
+    async def prune(self) -> None:
+        async with self._state.change() as change:
+            change.sql(*prune(change.now))
+
     async def tick(self) -> None:
         await run_due(self._state)
         await self._refusals.flush()
@@ -60,12 +66,16 @@ class Scheduler:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         last_checkpoint = loop.time()
+        last_prune = -PRUNE_S  # once at start
         while not self._stopping.is_set():
             try:
                 await self.tick()
                 if loop.time() - last_checkpoint >= self.checkpoint_s:
                     last_checkpoint = loop.time()
                     await self._access.checkpoint()
+                if loop.time() - last_prune >= PRUNE_S:
+                    last_prune = loop.time()
+                    await self.prune()
             except DomainError as err:
                 self._failed.warning(err.message)
             except Exception:  # keep scheduling; access checks do not depend on it

@@ -40,6 +40,8 @@ CREATE TABLE IF NOT EXISTS jtis (
 );
 CREATE TABLE IF NOT EXISTS quota (hub TEXT NOT NULL, ts REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS quota_hub_ts ON quota (hub, ts);
+CREATE INDEX IF NOT EXISTS quota_ts ON quota (ts);
+CREATE INDEX IF NOT EXISTS jtis_exp ON jtis (exp);
 CREATE TABLE IF NOT EXISTS audit (seq INTEGER PRIMARY KEY, entry TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS open_streams (
     viewer TEXT PRIMARY KEY,
@@ -282,19 +284,22 @@ def save_unlock(unlock_id: str, data: str) -> Statement:
     )
 
 
-def claim_jti(hub: str, jti: str, exp: float, now: float) -> list[Statement]:
+def claim_jti(hub: str, jti: str, exp: float) -> Statement:
     """Record a jti (the caller checked it was unseen while holding the write lock)."""
+    return ("INSERT INTO jtis (hub, jti, exp) VALUES (?, ?, ?)", (hub, jti, exp))
+
+
+def record_unlock_time(hub: str, ts: float) -> Statement:
+    return ("INSERT INTO quota (hub, ts) VALUES (?, ?)", (hub, ts))
+
+
+def prune(now: float) -> list[Statement]:
+    """Forget jtis whose tokens could no longer pass the time rules anyway, and quota rows
+    that count for nothing (the scheduler runs this now and then, never a POST: its cost
+    would grow with the rows held)."""
     return [
         ("DELETE FROM jtis WHERE exp < ?", (now - _JTI_RETENTION_S,)),
-        ("INSERT INTO jtis (hub, jti, exp) VALUES (?, ?, ?)", (hub, jti, exp)),
-    ]
-
-
-def record_unlock_time(hub: str, ts: float) -> list[Statement]:
-    # Rows older than the 7-day window count for nothing: prune them as we go.
-    return [
-        ("DELETE FROM quota WHERE ts < ?", (ts - _QUOTA_RETENTION_S,)),
-        ("INSERT INTO quota (hub, ts) VALUES (?, ?)", (hub, ts)),
+        ("DELETE FROM quota WHERE ts < ?", (now - _QUOTA_RETENTION_S,)),
     ]
 
 

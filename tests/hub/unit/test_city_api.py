@@ -455,12 +455,13 @@ async def test_retry_after_when_the_quota_was_lowered(env: Env) -> None:
 async def test_quota_rows_older_than_the_window_are_pruned(tmp_path: Any) -> None:
     import time
 
-    from rtcc_hub.storage import Store, quota_count, record_unlock_time
+    from rtcc_hub.storage import Store, prune, quota_count, record_unlock_time
 
     store = await Store.open(tmp_path)
     deadline = time.monotonic() + 5
-    await store.write(record_unlock_time("hub", 1000.0), deadline=deadline)
-    await store.write(record_unlock_time("hub", 1000.0 + 9 * 24 * 3600), deadline=deadline)
+    await store.write([record_unlock_time("hub", 1000.0)], deadline=deadline)
+    await store.write([record_unlock_time("hub", 1000.0 + 9 * 24 * 3600)], deadline=deadline)
+    await store.write(prune(1000.0 + 9 * 24 * 3600), deadline=deadline)
     assert await store.read(lambda conn: quota_count(conn, "hub", 0)) == 1
     await store.close()
 

@@ -21,6 +21,7 @@ from rtcc_hub.storage import (
     jti_seen,
     last_audit_row,
     load_unlock_rows,
+    prune,
     quota_count,
     quota_nth_oldest,
     record_unlock_time,
@@ -59,14 +60,18 @@ async def test_meta_and_unlocks_persist(tmp_path: Path) -> None:
 async def test_jti_replay_store_per_hub_and_pruning(tmp_path: Path) -> None:
     store = await Store.open(tmp_path)
     try:
-        await write(store, *claim_jti("h1", "old", exp=100, now=50))
-        await write(store, *claim_jti("h2", "old", exp=100, now=50))
+        await write(store, claim_jti("h1", "old", exp=100))
+        await write(store, claim_jti("h2", "old", exp=100))
+        await write(store, claim_jti("h1", "new", exp=100 + 2 * 86400))
         with pytest.raises(StorageError):  # a second claim of the same jti by one hub
-            await write(store, *claim_jti("h1", "old", exp=100, now=50))
+            await write(store, claim_jti("h1", "old", exp=100))
         assert await store.read(lambda c: jti_seen(c, "h1", "old"))
         assert not await store.read(lambda c: jti_seen(c, "h1", "other"))
-        await write(store, *claim_jti("h", "x", exp=10**9, now=100 + 86400 + 1))
-        assert not await store.read(lambda c: jti_seen(c, "h1", "old"))  # long expired
+        await write(store, *prune(now=100 + 86400 - 1))
+        assert await store.read(lambda c: jti_seen(c, "h1", "old"))  # kept a day past exp
+        await write(store, *prune(now=100 + 86400 + 1))
+        assert not await store.read(lambda c: jti_seen(c, "h1", "old"))
+        assert await store.read(lambda c: jti_seen(c, "h1", "new"))
     finally:
         await store.close()
 
@@ -75,8 +80,8 @@ async def test_quota_counts_and_nth_oldest(tmp_path: Path) -> None:
     store = await Store.open(tmp_path)
     try:
         for ts in (10.0, 20.0, 30.0):
-            await write(store, *record_unlock_time("h", ts))
-        await write(store, *record_unlock_time("other", 25.0))
+            await write(store, record_unlock_time("h", ts))
+        await write(store, record_unlock_time("other", 25.0))
         assert await store.read(lambda c: quota_count(c, "h", 15)) == 2
         assert await store.read(lambda c: quota_nth_oldest(c, "h", 15, 1)) == 30.0
         assert await store.read(lambda c: quota_nth_oldest(c, "h", 15, 2)) is None
@@ -87,6 +92,16 @@ async def test_quota_counts_and_nth_oldest(tmp_path: Path) -> None:
             ).fetchall()
         )
         assert "quota_hub_ts" in str(plan)  # counted with the index, never a scan
+        await write(store, *prune(now=30.0 + 8 * 86400 - 1))
+        assert await store.read(lambda c: quota_count(c, "h", 0)) == 1  # the 30.0 row
+        for table, index in (("quota", "quota_ts"), ("jtis", "jtis_exp")):
+            column = "ts" if table == "quota" else "exp"
+            plan = await store.read(
+                lambda c, t=table, col=column: c.execute(
+                    f"EXPLAIN QUERY PLAN DELETE FROM {t} WHERE {col} < 0"
+                ).fetchall()
+            )
+            assert index in str(plan)  # pruning by index too
     finally:
         await store.close()
 
