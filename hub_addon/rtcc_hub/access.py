@@ -76,6 +76,8 @@ class CityAccess:
         self.streams = StreamHub(stills.fetch, process, self.fps)
         self.sessions: set[StreamSession] = set()
         self.stall_s = stall_s
+        self._unrecorded: list[_ClosedStream] = []
+        self._closing: set[asyncio.Task[None]] = set()
 
     # policy lookups -------------------------------------------------------------------------
 
@@ -260,33 +262,50 @@ class CityAccess:
         state.ledger.traffic(unlock_id).add_frame(size)
         state.counters.frame_sent(size, state.clock())
 
-    async def stream_closed(self, session: StreamSession, reason: StreamEnd) -> None:
+    def stream_closed(self, session: StreamSession, reason: StreamEnd) -> asyncio.Task[None]:
         self.sessions.discard(session)
-        await self.streams.close(session.viewer)
-        detail = {
-            "camera_id": session.camera.id,
-            "entity_id": session.camera.entity_id,
-            "viewer": session.viewer.id,
-            "frames": session.frames,
-            "bytes": session.bytes,
-            "dropped": session.viewer.dropped,
-            "reason": reason.value,
-        }
+        self.streams.discard(session.viewer)
+        closed = _ClosedStream(
+            unlock_id=session.unlock_id,
+            hub=session.hub,
+            viewer=session.viewer.id,
+            detail={
+                "camera_id": session.camera.id,
+                "entity_id": session.camera.entity_id,
+                "viewer": session.viewer.id,
+                "frames": session.frames,
+                "bytes": session.bytes,
+                "dropped": session.viewer.dropped,
+                "reason": reason.value,
+            },
+        )
+        self._unrecorded.append(closed)
+        task = asyncio.create_task(self.record_closes(), name="rtcc stream close")
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+        return task
+
+    async def record_closes(self) -> None:
+        """Audit the closes not yet recorded, in one change. When the database cannot take it
+        now they wait for the next try (every checkpoint); their open_streams rows stay until
+        then, so even a crash meanwhile loses nothing (closed as interrupted at next start)."""
+        pending, self._unrecorded = self._unrecorded, []
+        if not pending:
+            return
         try:
             async with self._state.change() as change:
-                self._stage_traffic(change, session.unlock_id)
-                change.audit(
-                    AuditEvent.STREAM_CLOSED,
-                    detail,
-                    unlock_id=session.unlock_id,
-                    hub=session.hub,
-                )
-                change.sql(delete_open_stream(session.viewer.id))
+                for closed in pending:
+                    self._stage_traffic(change, closed.unlock_id)
+                    change.audit(
+                        AuditEvent.STREAM_CLOSED,
+                        closed.detail,
+                        unlock_id=closed.unlock_id,
+                        hub=closed.hub,
+                    )
+                    change.sql(delete_open_stream(closed.viewer))
         except DomainError:
-            # The row stays in open_streams: the next start (or nothing, if the disk frees up
-            # first and a later checkpoint succeeds) closes it as interrupted with the last
-            # checkpointed counters. The stream itself has ended either way.
-            _LOGGER.warning("the close of a stream could not be audited now")
+            self._unrecorded = pending + self._unrecorded
+            _LOGGER.debug("stream closes wait for the database")
 
     @staticmethod
     def _stage_traffic(change: Change, unlock_id: str) -> None:
@@ -297,6 +316,7 @@ class CityAccess:
     async def checkpoint(self) -> None:
         """Store the counters of every open stream that sent or dropped something since its
         last checkpoint, with its unlock's traffic and the totals: one transaction."""
+        await self.record_closes()
         marks = [(s, s.progress) for s in self.sessions if s.progress != s.checkpointed]
         if not marks:
             return
@@ -343,8 +363,21 @@ class CityAccess:
                 break
             await asyncio.sleep(0.05)
         for session in list(self.sessions):  # a loop that never ran (no transport took it)
-            await self.stream_closed(session, StreamEnd.SHUTDOWN)
+            self.stream_closed(session, StreamEnd.SHUTDOWN)
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
+        await self.record_closes()
         await self.streams.stop()
+
+
+@dataclass(frozen=True, slots=True)
+class _ClosedStream:
+    """A stream's close waiting to be audited."""
+
+    unlock_id: str
+    hub: str
+    viewer: str
+    detail: dict[str, Any]
 
 
 _FIRST_FRAME_ERRORS = {

@@ -28,6 +28,9 @@ from .streaming import (
 from .unlock import UnlockCamera
 
 
+CLOSE_AUDIT_WAIT_S = 0.75
+
+
 class StreamGate(Protocol):
     """What a session asks of the city access service."""
 
@@ -41,7 +44,10 @@ class StreamGate(Protocol):
 
     def frame_sent(self, unlock_id: str, size: int) -> None: ...
 
-    async def stream_closed(self, session: StreamSession, reason: StreamEnd) -> None: ...
+    def stream_closed(self, session: StreamSession, reason: StreamEnd) -> asyncio.Task[None]:
+        """The stream has ended: free its place now and audit its close in a task (a busy
+        database must not keep the response from ending)."""
+        ...
 
 
 class StreamSession:
@@ -126,7 +132,7 @@ class StreamSession:
                 return None
         if self._reason is None:
             self._reason = StreamEnd.CAMERA_UNAVAILABLE
-        await self._close()
+        self._close()
         return self._reason
 
     async def run(self, send: SendFrame) -> StreamEnd:
@@ -134,7 +140,11 @@ class StreamSession:
         try:
             await self._pump(send)
         finally:
-            await self._close()
+            recorded = self._close()
+        if recorded is not None:
+            # Usually a few milliseconds: the close is in the owner's log before the city sees
+            # the end. Bounded, so a locked database cannot break the 2 s rule.
+            await asyncio.wait({recorded}, timeout=CLOSE_AUDIT_WAIT_S)
         return self._reason or StreamEnd.CLIENT_GONE
 
     async def _pump(self, send: SendFrame) -> None:
@@ -185,8 +195,8 @@ class StreamSession:
                 await asyncio.wait_for(self.viewer.closed.wait(), min(wait, RECHECK_INTERVAL_S))
         return False
 
-    async def _close(self) -> None:
+    def _close(self) -> asyncio.Task[None] | None:
         if self._closed:
-            return
+            return None
         self._closed = True
-        await self._gate.stream_closed(self, self._reason or StreamEnd.CLIENT_GONE)
+        return self._gate.stream_closed(self, self._reason or StreamEnd.CLIENT_GONE)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,17 @@ def options_dict(city: CityHub, **overrides: Any) -> dict[str, Any]:
     }
     raw.update(overrides)
     return raw
+
+
+async def eventually[T](probe: Callable[[], Awaitable[T]], timeout_s: float = 5.0) -> T:
+    """The first truthy result of `probe`, polled until `timeout_s` (then its last result):
+    for what the scheduler does on its own a little later, on a loaded machine too."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        result = await probe()
+        if result or asyncio.get_running_loop().time() >= deadline:
+            return result
+        await asyncio.sleep(0.05)
 
 
 @dataclass

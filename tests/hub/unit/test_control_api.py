@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from rtcc_hub.audit import verify_rows
-from tests.hub.unit.conftest import CONTROL_TOKEN, Env
+from tests.hub.unit.conftest import CONTROL_TOKEN, Env, eventually
 from tests.hub.unit.helpers import policy_doc
 
 
@@ -131,9 +131,13 @@ async def test_ask_timeout_declines_on_its_own(env: Env) -> None:
     await env.put_policy(mode="ask", ask_timeout_s=10)
     _, body = await env.unlock()
     env.clock.advance(11)
-    await asyncio.sleep(0.6)  # the scheduler, not a request, makes the change
-    statuses = [e["detail"] for e in (await env.entries()) if e["event"] == "unlock_status"]
-    assert statuses[-1]["status"] == "declined" and statuses[-1]["reason"] == "ask_timeout"
+
+    async def declined() -> list[dict[str, Any]]:  # the scheduler, not a request, writes it
+        found = [e["detail"] for e in await env.entries() if e["event"] == "unlock_status"]
+        return found if found[-1]["status"] == "declined" else []
+
+    statuses = await eventually(declined)
+    assert statuses[-1]["reason"] == "ask_timeout"
     assert env.hub.state.ledger.get(body["unlock_id"]).status == "declined"
 
 
@@ -167,8 +171,11 @@ async def test_pause_suspends_and_resumes_on_its_own(env: Env) -> None:
     await env.put_policy(paused_until=rfc3339(until))
     assert env.hub.state.ledger.get(body["unlock_id"]).status == "suspended"
     env.clock.advance(61)
-    await asyncio.sleep(0.6)
-    assert env.hub.state.ledger.get(body["unlock_id"]).status == "active"
+
+    async def resumed() -> bool:
+        return env.hub.state.ledger.get(body["unlock_id"]).status == "active"
+
+    assert await eventually(resumed)
     reasons = [
         e["detail"]["reason"] for e in (await env.entries()) if e["event"] == "unlock_status"
     ]
