@@ -102,3 +102,25 @@ def test_a_damaged_home_key_stops_start_up(tmp_path: object) -> None:
     (data / HOME_KEY_FILE).write_text("-----BEGIN PRIVATE KEY-----\ngarbage\n")
     with pytest.raises(HomeKeyError, match="cannot read the home key"):
         load_home_key(data)
+
+
+async def test_the_city_library_verifies_a_receipt_and_says_why_not(env: Env) -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from rtcc_hub.city.receipts import ReceiptInvalid, verify_receipt
+
+    unlock, image, headers = await _snapshot(env)
+    view = await env.city_get(f"/api/v1/unlocks/{unlock['unlock_id']}", str(unlock["access_token"]))
+    key = load_pem_public_key((await view.json())["receipt_key"].encode())
+    receipt = verify_receipt(key, image, headers["RTCC-Receipt"])  # type: ignore[arg-type]
+    assert receipt.claims["unlock_id"] == unlock["unlock_id"]
+    assert "snapshot of camera" in receipt.summary
+    cases = [
+        (key, image + b"\0", headers["RTCC-Receipt"], "sha256"),
+        (Ed25519PrivateKey.generate().public_key(), image, headers["RTCC-Receipt"], "signature"),
+        (key, image, "not.a.jws", "JWS"),
+        (key, image, jwt.encode({"x": 1}, "k" * 32, algorithm="HS256"), "EdDSA"),
+    ]
+    for wrong_key, body, token, why in cases:
+        with pytest.raises(ReceiptInvalid, match=why):
+            verify_receipt(wrong_key, body, token)  # type: ignore[arg-type]
