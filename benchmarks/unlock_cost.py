@@ -24,10 +24,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rtcc_hub.app import AddOn  # noqa: E402
-from rtcc_hub.carriage import CityRequest, Reply  # noqa: E402
-from rtcc_hub.options import parse_options  # noqa: E402
-from tests.support.city import CityHub, area_at  # noqa: E402
+from rtcc_hub.app import AddOn
+from rtcc_hub.carriage import CityRequest, Reply
+from rtcc_hub.options import parse_options
+from tests.support.city import CityHub, area_at
 
 POLICY = {
     "consent": True,
@@ -63,7 +63,8 @@ def _tokens(city: CityHub, home_id: str, count: int) -> list[bytes]:
 
 async def _post(addon: AddOn, body: bytes) -> None:
     answer = await addon.router.handle(CityRequest("POST", "/api/v1/unlocks", body, client="b"))
-    assert isinstance(answer, Reply) and answer.status == 201, answer
+    assert isinstance(answer, Reply), answer
+    assert answer.status == 201, answer
     assert json.loads(answer.body)["status"] == "active"
 
 

@@ -27,7 +27,6 @@ from .streaming import (
 )
 from .unlock import UnlockCamera
 
-
 CLOSE_AUDIT_WAIT_S = 0.75
 
 
