@@ -105,13 +105,9 @@ class ClipMaker:
         settings: EncoderSettings = DEFAULT_ENCODER,
         render_limits: RenderLimits | None = None,
         limits: WorkerLimits | None = None,
-        start_method: str = "spawn",
     ) -> None:
         self._runner = ClipProcessRunner(
-            settings=settings,
-            render_limits=render_limits,
-            limits=limits,
-            start_method=start_method,
+            settings=settings, render_limits=render_limits, limits=limits
         )
 
     async def make(

@@ -6,9 +6,12 @@ control API of the add-on's process win every contended time slice; (2) is cance
 and completely (SIGKILL), wherever FFmpeg is; (3) keeps a decoder crash on a broken recording
 from taking the add-on down: it is just a `failed` clip.
 
-The child writes `<output>.part`; only the parent renames it to `output`, after the child has
-reported success and the file's size matches. A killed child, a cancelled job or a timeout
-leave nothing behind (and `remove_partials` cleans up after a crash of the add-on itself).
+The worker is `python -m rtcc_hub.clipmaker.worker` (the same interpreter): the job is one
+JSON document on its stdin, its answers are JSON lines on stdout (`progress`, then one of
+`done`, `no_footage`, `failed`). It writes `<output>.part`; only the parent renames it to
+`output`, after the worker reported success and the file's size matches. A killed worker, a
+cancelled job or a timeout leave nothing behind (`remove_partials` cleans up after a crash of
+the add-on itself).
 """
 
 from __future__ import annotations
@@ -16,11 +19,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import multiprocessing
-import multiprocessing.connection
+import json
 import os
+import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -37,6 +40,7 @@ from .render import (
 
 PARTIAL_SUFFIX: Final = ".part"
 _HASH_CHUNK: Final = 1 << 20
+_MAX_LINE: Final = 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,17 +53,6 @@ class WorkerLimits:
 
     def deadline(self, footage_seconds: float) -> float:
         return self.base_s + self.per_footage_s * max(0.0, footage_seconds)
-
-
-@dataclass(frozen=True, slots=True)
-class _Job:
-    source: str
-    timeline: Timeline
-    spec: ClipSpec
-    output: str
-    settings: EncoderSettings
-    limits: RenderLimits
-    nice: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,31 +75,87 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _child(conn: multiprocessing.connection.Connection, job: _Job) -> None:
-    """Entry point of the worker process: one clip, then exit."""
+# --------------------------------------------------------------------------------------------
+# The job on the wire (parent -> worker)
+
+
+def encode_job(  # noqa: PLR0917 - the whole job, once
+    source: Path,
+    timeline: Timeline,
+    spec: ClipSpec,
+    output: Path,
+    settings: EncoderSettings,
+    limits: RenderLimits,
+    nice: int,
+) -> bytes:
+    return json.dumps(
+        {
+            "source": str(source),
+            "timeline": asdict(timeline),
+            "spec": asdict(spec),
+            "output": str(output),
+            "settings": asdict(settings),
+            "limits": asdict(limits),
+            "nice": nice,
+        }
+    ).encode()
+
+
+def _decode_job(raw: bytes) -> dict[str, Any]:
+    job = json.loads(raw)
+    tl = job["timeline"]
+    job["timeline"] = Timeline(
+        tuple((float(a), float(b), float(c)) for a, b, c in tl["spans"]),
+        float(tl["expected_media_s"]),
+        float(tl["tolerance_s"]),
+    )
+    spec = job["spec"]
+    spec["masks"] = tuple(tuple(tuple(point) for point in polygon) for polygon in spec["masks"])
+    job["spec"] = ClipSpec(**spec)
+    job["settings"] = EncoderSettings(**job["settings"])
+    job["limits"] = RenderLimits(**job["limits"])
+    return job
+
+
+def _say(message: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(message) + "\n")
+    sys.stdout.flush()
+
+
+def worker_main() -> int:
+    """`python -m rtcc_hub.clipmaker.worker`: one clip, then exit."""
+    try:
+        job = _decode_job(sys.stdin.buffer.read())
+    except (ValueError, KeyError, TypeError) as err:
+        _say({"kind": "failed", "reason": f"clip worker: bad job ({type(err).__name__})"})
+        return 2
     with contextlib.suppress(OSError):
-        os.nice(job.nice)
-    output = Path(job.output)
+        os.nice(int(job["nice"]))
+    output = Path(job["output"])
     try:
         stats = render_clip(
-            Path(job.source),
-            job.timeline,
-            job.spec,
+            Path(job["source"]),
+            job["timeline"],
+            job["spec"],
             output,
-            settings=job.settings,
-            limits=job.limits,
-            progress=lambda value: conn.send(("progress", value)),
+            settings=job["settings"],
+            limits=job["limits"],
+            progress=lambda value: _say({"kind": "progress", "value": value}),
         )
-        conn.send(("done", stats, file_sha256(output), output.stat().st_size))
+        size = output.stat().st_size
+        _say({"kind": "done", "stats": asdict(stats), "sha256": file_sha256(output), "bytes": size})
     except NoFramesInWindow as err:
-        conn.send(("no_footage", str(err)))
+        _say({"kind": "no_footage", "reason": str(err)})
     except ClipFailed as err:
-        conn.send(("failed", err.reason))
-    except BaseException as err:  # anything odd is a failed clip
+        _say({"kind": "failed", "reason": err.reason})
+    except Exception as err:  # anything odd is a failed clip
         output.unlink(missing_ok=True)
-        conn.send(("failed", f"clip worker: {type(err).__name__}"))
-    finally:
-        conn.close()
+        _say({"kind": "failed", "reason": f"clip worker: {type(err).__name__}"})
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+# The parent side
 
 
 class ClipProcessRunner:
@@ -118,12 +167,12 @@ class ClipProcessRunner:
         settings: EncoderSettings = DEFAULT_ENCODER,
         render_limits: RenderLimits | None = None,
         limits: WorkerLimits | None = None,
-        start_method: str = "spawn",
+        python: str = sys.executable,
     ) -> None:
         self._settings = settings
         self._render_limits = render_limits or RenderLimits()
         self._limits = limits or WorkerLimits()
-        self._context = multiprocessing.get_context(start_method)
+        self._python = python
 
     async def run(
         self,
@@ -136,80 +185,72 @@ class ClipProcessRunner:
         """Render into `output`; raises ClipFailed, NoFramesInWindow or CancelledError."""
         partial = output.with_name(output.name + PARTIAL_SUFFIX)
         partial.unlink(missing_ok=True)
-        job = _Job(
-            str(source),
-            timeline,
-            spec,
-            str(partial),
-            self._settings,
-            self._render_limits,
-            self._limits.nice,
+        job = encode_job(
+            source, timeline, spec, partial, self._settings, self._render_limits, self._limits.nice
         )
-        receiver, sender = self._context.Pipe(duplex=False)
-        process: Any = self._context.Process(  # type: ignore[attr-defined]
-            target=_child, args=(sender, job), name="rtcc-clip", daemon=True
-        )
+        process: asyncio.subprocess.Process | None = None
         committed = False
         try:
-            await asyncio.to_thread(process.start)
-            sender.close()
             async with asyncio.timeout(self._limits.deadline(timeline.expected_media_s)):
-                message = await _final_message(receiver, progress)
-                # The child exits right after its last word; reap it off the loop.
-                await asyncio.to_thread(process.join, 10)
+                process = await asyncio.create_subprocess_exec(
+                    self._python,
+                    "-m",
+                    "rtcc_hub.clipmaker.worker",
+                    stdin=asyncio.subprocess.PIPE,
+                    stdout=asyncio.subprocess.PIPE,
+                    stderr=asyncio.subprocess.DEVNULL,
+                    limit=_MAX_LINE,
+                )
+                assert process.stdin is not None and process.stdout is not None
+                process.stdin.write(job)
+                await process.stdin.drain()
+                process.stdin.close()
+                message = await _final_message(process.stdout, progress)
+                await process.wait()
             result = _commit(message, partial, output)
             committed = True
         except TimeoutError as err:
             raise ClipFailed("clip took too long") from err
-        else:
-            return result
+        except (OSError, ValueError) as err:
+            raise ClipFailed(f"clip worker: {type(err).__name__}") from err
         finally:
-            receiver.close()
-            if process.pid is not None and process.exitcode is None:
-                process.kill()  # cancelled, timed out or stuck: SIGKILL, then reap (instant)
-                process.join(5)
+            if process is not None and process.returncode is None:
+                # Cancelled, timed out or stuck: SIGKILL. The child watcher reaps it.
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
             if not committed:
                 partial.unlink(missing_ok=True)
+        return result
 
 
 async def _final_message(
-    receiver: multiprocessing.connection.Connection, progress: Callable[[float], None] | None
-) -> tuple[Any, ...]:
-    """Forward progress until the child's last word (EOF without one: it died)."""
-    loop = asyncio.get_running_loop()
-    messages: asyncio.Queue[tuple[Any, ...] | None] = asyncio.Queue()
-
-    def readable() -> None:
+    stdout: asyncio.StreamReader, progress: Callable[[float], None] | None
+) -> dict[str, Any]:
+    """Forward progress until the worker's last word (EOF without one: it died)."""
+    while True:
+        line = await stdout.readline()
+        if not line:
+            raise ClipFailed("clip worker died")
         try:
-            while receiver.poll():
-                messages.put_nowait(receiver.recv())
-        except (EOFError, OSError):
-            loop.remove_reader(receiver.fileno())
-            messages.put_nowait(None)
-
-    loop.add_reader(receiver.fileno(), readable)
-    try:
-        while True:
-            message = await messages.get()
-            if message is None:
-                raise ClipFailed("clip worker died")
-            if message[0] == "progress":
-                if progress is not None:
-                    progress(float(message[1]))
-                continue
-            return message
-    finally:
-        with contextlib.suppress(ValueError, OSError):
-            loop.remove_reader(receiver.fileno())
+            message = json.loads(line)
+        except ValueError as err:
+            raise ClipFailed("clip worker said something unreadable") from err
+        if not isinstance(message, dict):
+            raise ClipFailed("clip worker said something unreadable")
+        if message.get("kind") == "progress":
+            if progress is not None:
+                progress(float(message["value"]))
+            continue
+        return message
 
 
-def _commit(message: tuple[Any, ...], partial: Path, output: Path) -> Rendered:
-    kind = message[0]
+def _commit(message: dict[str, Any], partial: Path, output: Path) -> Rendered:
+    kind = message.get("kind")
     if kind == "no_footage":
-        raise NoFramesInWindow(str(message[1]))
+        raise NoFramesInWindow(str(message.get("reason", "")))
     if kind != "done":
-        raise ClipFailed(str(message[1]))
-    stats, digest, size = message[1], str(message[2]), int(message[3])
+        raise ClipFailed(str(message.get("reason", "clip worker failed")))
+    stats, digest, size = message["stats"], str(message["sha256"]), int(message["bytes"])
     try:
         on_disk = partial.stat().st_size
     except FileNotFoundError as err:
@@ -218,5 +259,16 @@ def _commit(message: tuple[Any, ...], partial: Path, output: Path) -> Rendered:
         raise ClipFailed("clip file does not match what the worker wrote")
     partial.replace(output)
     return Rendered(
-        output, digest, size, stats.frames, stats.width, stats.height, stats.start, stats.end
+        output,
+        digest,
+        size,
+        int(stats["frames"]),
+        int(stats["width"]),
+        int(stats["height"]),
+        float(stats["start"]),
+        float(stats["end"]),
     )
+
+
+if __name__ == "__main__":
+    sys.exit(worker_main())
