@@ -91,6 +91,7 @@ def write_recording(
     tags: bool = True,
     b_frames: bool = False,
     fragmented: bool = False,
+    pix_fmt: str = "yuv420p",
 ) -> None:
     """Frames `first`..`first + count - 1` as H.264 (+ AAC) MP4, timestamps from 0."""
     options = {"movflags": "frag_keyframe+empty_moov"} if fragmented else {}
@@ -99,7 +100,7 @@ def write_recording(
             out.metadata.update(TAGS)
         video = out.add_stream("libx264", rate=recording.fps)
         video.width, video.height = recording.width, recording.height
-        video.pix_fmt = "yuv420p"
+        video.pix_fmt = pix_fmt  # odd sizes need 4:4:4 (x264 codes 4:2:0 only even)
         video.codec_context.options = {
             "preset": "ultrafast",
             "g": str(gop or recording.fps * 2),
@@ -163,3 +164,88 @@ ROTATE_180: Final = (-ONE, 0, 0, 0, -ONE, 0, 0, 0, W_ONE)
 ROTATE_90_CCW: Final = (0, -ONE, 0, ONE, 0, 0, 0, 0, W_ONE)
 MIRROR: Final = (-ONE, 0, 0, 0, ONE, 0, 0, 0, W_ONE)
 ROTATE_45: Final = (46341, 46341, 0, -46341, 46341, 0, 0, 0, W_ONE)
+
+
+@dataclass
+class DecodedClip:
+    """Everything a test checks about a made clip."""
+
+    stream_types: list[str]
+    container_tags: dict[str, str]
+    stream_tags: list[dict[str, str]]
+    codec: str
+    pix_fmt: str
+    width: int
+    height: int
+    times: list[float]  # presentation times, seconds
+    luma: list[npt.NDArray[np.uint8]]
+    chroma: list[tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8]]]
+    has_display_matrix: bool
+    moov_before_mdat: bool
+
+
+def top_level_boxes(data: bytes) -> list[bytes]:
+    boxes, at = [], 0
+    while at + 8 <= len(data):
+        size, kind = struct.unpack(">I4s", data[at : at + 8])
+        if size == 1:
+            size = struct.unpack(">Q", data[at + 8 : at + 16])[0]
+        boxes.append(kind)
+        if size < 8:
+            break
+        at += size
+    return boxes
+
+
+def decode_clip(path: Path) -> DecodedClip:
+    boxes = top_level_boxes(path.read_bytes())
+    with av.open(str(path)) as container:
+        video = container.streams.video[0]
+        times, luma, chroma = [], [], []
+        matrix = False
+        for frame in container.decode(video):
+            times.append(float(frame.pts * frame.time_base))
+            y, u, v = (
+                np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)[:, : p.width].copy()
+                for p in frame.planes
+            )
+            luma.append(y)
+            chroma.append((u, v))
+            matrix |= frame.rotation != 0
+        return DecodedClip(
+            stream_types=[s.type for s in container.streams],
+            container_tags=dict(container.metadata),
+            stream_tags=[dict(s.metadata) for s in container.streams],
+            codec=video.codec_context.name,
+            pix_fmt=str(video.codec_context.pix_fmt),
+            width=video.codec_context.width,
+            height=video.codec_context.height,
+            times=times,
+            luma=luma,
+            chroma=chroma,
+            has_display_matrix=matrix,
+            moov_before_mdat=b"moov" in boxes
+            and b"mdat" in boxes
+            and boxes.index(b"moov") < boxes.index(b"mdat"),
+        )
+
+
+def gray_of_luma(y: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    """Limited-range luma stretched to 0..255 (what `frame_number` thresholds)."""
+    return np.clip((y.astype(np.int32) - 16) * 255 // 219, 0, 255).astype(np.uint8)
+
+
+def inside_polygon(
+    polygon: tuple[tuple[float, float], ...], width: int, height: int
+) -> npt.NDArray[np.bool_]:
+    """Pixels whose centre lies inside `polygon` (normalised), even-odd rule."""
+    ys, xs = np.mgrid[0:height, 0:width]
+    px, py = (xs + 0.5) / width, (ys + 0.5) / height
+    inside = np.zeros((height, width), dtype=np.bool_)
+    points = list(polygon)
+    for (x0, y0), (x1, y1) in zip(points, points[1:] + points[:1], strict=True):
+        crosses = (y0 > py) != (y1 > py)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            x_at = x0 + (py - y0) * (x1 - x0) / (y1 - y0)
+        inside ^= crosses & (px < x_at)
+    return inside

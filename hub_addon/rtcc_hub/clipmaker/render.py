@@ -295,6 +295,11 @@ class _Clip:
         self._scaler = VideoReformatter()
         self._step = frame_step(spec.max_fps)
         self._media_limit = timeline.expected_media_s + timeline.tolerance_s
+        # Media time counts from the video stream's first presentation time: a stream with
+        # B-frames in a fragmented MP4 (no edit list, like Frigate's clip.mp4) starts its
+        # pictures a few frames after zero, and those frames show the recording's first instant.
+        start_time = stream.start_time
+        self._origin = float(start_time * stream.time_base) if start_time is not None else 0.0
         self.kept = 0
         self._first_wall = self._last_wall = -math.inf
         self._last_duration = 1.0 / fps
@@ -327,7 +332,7 @@ class _Clip:
             return None  # cannot be placed in time: never leaves
         if frame.width * frame.height > self._limits.max_pixels:
             raise ClipFailed("footage frame size too large")
-        media_time = float(frame.pts * frame.time_base)
+        media_time = float(frame.pts * frame.time_base) - self._origin
         if media_time > self._media_limit:
             raise ClipFailed("footage runs past what the recorder said it holds")
         expected = self._timeline.expected_media_s

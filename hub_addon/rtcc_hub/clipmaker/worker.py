@@ -102,7 +102,7 @@ def encode_job(  # noqa: PLR0917 - the whole job, once
 
 
 def _decode_job(raw: bytes) -> dict[str, Any]:
-    job = json.loads(raw)
+    job: dict[str, Any] = json.loads(raw)
     tl = job["timeline"]
     job["timeline"] = Timeline(
         tuple((float(a), float(b), float(c)) for a, b, c in tl["spans"]),
@@ -201,7 +201,8 @@ class ClipProcessRunner:
                     stderr=asyncio.subprocess.DEVNULL,
                     limit=_MAX_LINE,
                 )
-                assert process.stdin is not None and process.stdout is not None
+                assert process.stdin is not None
+                assert process.stdout is not None
                 process.stdin.write(job)
                 await process.stdin.drain()
                 process.stdin.close()
