@@ -27,6 +27,7 @@ from av.sidedata.sidedata import Type as SideDataType
 from av.video.reformatter import ColorRange, Interpolation, VideoReformatter
 
 from ..maskgeom import MaskError, Polygon, validated_masks
+from ..recorders.base import SPAN_SLACK_S
 from .planes import (
     U8,
     UPRIGHT,
@@ -121,7 +122,7 @@ class Timeline:
 
     def wall_time(self, media_time: float) -> float | None:
         for media_start, media_end, wall_start in self.spans:
-            if media_start <= media_time < media_end:
+            if media_start - SPAN_SLACK_S <= media_time < media_end - SPAN_SLACK_S:
                 return wall_start + (media_time - media_start)
         return None
 
@@ -338,7 +339,11 @@ class _Clip:
         expected = self._timeline.expected_media_s
         report(media_time / expected if expected > 0 else 0.0)
         wall = self._timeline.wall_time(media_time)
-        if wall is None or not (self._spec.start <= wall < self._spec.end):
+        # Mapped times carry microseconds of rounding (time bases, summed durations): a frame
+        # at the window's end must not slip in at end - 20 us, nor one at its start drop out.
+        if wall is None or not (
+            self._spec.start - SPAN_SLACK_S <= wall < self._spec.end - SPAN_SLACK_S
+        ):
             return None
         if self.kept and wall - self._last_wall < self._step - 1e-6:
             return None  # thinned to max_fps

@@ -21,9 +21,14 @@ import math
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import ClassVar, Protocol
+from typing import ClassVar, Final, Protocol
 
 from ..policy import Recorder, RecorderSource
+
+# Span boundaries are sums of durations in microseconds while frame times are in the stream's
+# time base: a segment's first frame can land a few microseconds before its span begins. It
+# belongs to the span it is within this much of (far below any frame interval).
+SPAN_SLACK_S: Final = 0.001
 
 
 class FootageOutcome(StrEnum):
@@ -102,7 +107,7 @@ class Footage:
     def wall_time(self, media_time: float) -> float | None:
         """Wall time of a media time, or None where the timeline does not place it."""
         for span in self.spans:
-            if span.media_start <= media_time < span.media_end:
+            if span.media_start - SPAN_SLACK_S <= media_time < span.media_end - SPAN_SLACK_S:
                 return span.wall_time(media_time)
         return None
 

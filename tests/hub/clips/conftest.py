@@ -31,11 +31,11 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
 
 @pytest.fixture
 async def frigate(tmp_path: Path, recording: ft.Recording) -> AsyncIterator[StandinFrigate]:
-    """Frigate with `front_door` recorded for 60 s from EPOCH (6 segments)."""
+    """Frigate with `front_door` recorded for 40 s from EPOCH (4 segments)."""
     store = tmp_path / "frigate"
     store.mkdir()
     async with StandinFrigate(store, hang_s=30) as nvr:
-        nvr.record("front_door", recording, 0, 60)
+        nvr.record("front_door", recording, 0, 40)
         yield nvr
 
 
@@ -52,3 +52,8 @@ def workdir(tmp_path: Path) -> Path:
     path = tmp_path / "clips"
     path.mkdir()
     return path
+
+
+def files_in(directory: Path) -> list[Path]:
+    """What a directory holds (sorted)."""
+    return sorted(directory.iterdir())

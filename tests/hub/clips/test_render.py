@@ -258,9 +258,7 @@ def test_progress_and_stop(tmp_path: Path, recording: ft.Recording) -> None:
     assert len(seen) > 10
     assert seen[-1] == 1.0
     with pytest.raises(RenderCancelled):
-        render_clip(
-            source, _timeline(6), ClipSpec(EPOCH, EPOCH + 6), out, should_stop=lambda: True
-        )
+        render_clip(source, _timeline(6), ClipSpec(EPOCH, EPOCH + 6), out, should_stop=lambda: True)
     assert not out.exists()
 
 
