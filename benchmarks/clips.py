@@ -229,6 +229,8 @@ async def main() -> None:
     parser.add_argument("--seconds", type=int, default=300)
     parser.add_argument("--stream-fps", type=float, default=10.0)
     parser.add_argument("--presets", default="", help="also compare these x264 presets")
+    parser.add_argument("--baseline-s", type=float, default=30.0, help="stream alone, seconds")
+    parser.add_argument("--no-ffmpeg", action="store_true")
     args = parser.parse_args()
     seconds = args.seconds
     source = source_path(seconds)
@@ -245,7 +247,7 @@ async def main() -> None:
         out = Path(tmp) / "clip.mp4"
         idle_stop = asyncio.Event()
         idle = asyncio.create_task(stream_gaps(processor, args.stream_fps, idle_stop))
-        await asyncio.sleep(5)
+        await asyncio.sleep(args.baseline_s)
         idle_stop.set()
         idle_gaps = await idle
 
@@ -265,7 +267,7 @@ async def main() -> None:
         print(f"masked 720p clip, no stream    {quiet_s:6.1f} s  "
               f"{seconds / quiet_s:5.1f}x real time")  # fmt: skip
 
-        binary = ffmpeg_binary()
+        binary = None if args.no_ffmpeg else ffmpeg_binary()
         if binary is None:
             print("ffmpeg anchor: no ffmpeg here and benchmarks/fetch_ffmpeg.sh could not fetch it")
         else:

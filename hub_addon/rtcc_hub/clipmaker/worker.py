@@ -1,10 +1,10 @@
 """Run the clip pipeline in a process of its own, off the event loop.
 
 Why a process and not a thread: PyAV releases the GIL inside FFmpeg, but a process also
-(1) runs at a lower CPU priority (`nice`), so on a 2-core home server the live streams and the
-control API of the add-on's process win every contended time slice; (2) is cancelled at once
-and completely (SIGKILL), wherever FFmpeg is; (3) keeps a decoder crash on a broken recording
-from taking the add-on down: it is just a `failed` clip.
+(1) runs at a lower CPU priority (`nice` 10 and `SCHED_BATCH`), so on a 2-core home server
+the live streams and the control API of the add-on's process win every contended time slice;
+(2) is cancelled at once and completely (SIGKILL), wherever FFmpeg is; (3) keeps a decoder
+crash on a broken recording from taking the add-on down: it is just a `failed` clip.
 
 The worker is `python -m rtcc_hub.clipmaker.worker` (the same interpreter): the job is one
 JSON document on its stdin, its answers are JSON lines on stdout (`progress`, then one of
@@ -131,6 +131,10 @@ def worker_main() -> int:
         return 2
     with contextlib.suppress(OSError):
         os.nice(int(job["nice"]))
+    with contextlib.suppress(OSError, AttributeError):
+        # Linux: a batch job (and every thread it starts: FFmpeg's, x264's) gives way to the
+        # add-on's live streams on wake-up, on top of the lower priority.
+        os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
     output = Path(job["output"])
     try:
         stats = render_clip(
