@@ -28,6 +28,7 @@ from .access import CityAccess
 from .audit import AuditLog, Head
 from .city_api import CityAppRunner, build_city_app
 from .city_routes import CityRouter
+from .clips import ClipService
 from .control_api import build_control_app
 from .errors import DomainError
 from .ha_client import CameraUnavailable, HomeAssistantClient
@@ -40,6 +41,7 @@ from .options import SUPERVISOR_CORE_URL, Options
 from .owner import OwnerControl
 from .policy import Policy, load_stored_policy
 from .receipts import ReceiptSigner
+from .recorders import Recorders
 from .refusals import RefusalAudit
 from .scheduler import Scheduler
 from .state import HomeState
@@ -113,6 +115,7 @@ class AddOn:
         options: Options,
         state: HomeState,
         *,
+        data_dir: Path,
         control_token: str,
         home_key: Ed25519PrivateKey,
         processor: ImageProcessor,
@@ -128,18 +131,16 @@ class AddOn:
         self._session: aiohttp.ClientSession | None = None
         self._ha: HomeAssistantClient | None = None
         self.stills = StillSource(self._fetch_upstream)
+        signer = ReceiptSigner(home_key, state.home_id)
         self.access = CityAccess(
-            state,
-            self.stills,
-            processor.process_async,
-            ReceiptSigner(home_key, state.home_id),
-            public_pem(home_key),
+            state, self.stills, processor.process_async, signer, public_pem(home_key)
         )
         self.refusals = RefusalAudit(state)
         self.intake = UnlockIntake(state, options.hubs, self.refusals)
-        self.router = CityRouter(self.intake, self.access)
+        self.clips = ClipService(state, self.access, signer, data_dir)
+        self.router = CityRouter(self.intake, self.access, self.clips)
         self.owner = OwnerControl(state, self.access)
-        self.scheduler = Scheduler(state, self.access, self.refusals)
+        self.scheduler = Scheduler(state, self.access, self.refusals, self.clips)
         self.stopping = asyncio.Event()
         self.city_port = 0
         self.control_port = 0
@@ -182,6 +183,7 @@ class AddOn:
         addon = cls(
             options,
             state,
+            data_dir=path,
             control_token=token,
             home_key=home_key,
             processor=processor,
@@ -191,6 +193,7 @@ class AddOn:
         try:
             await addon.access.close_interrupted()
             await addon._settle_at_start()
+            await addon.clips.load()
         except BaseException:
             await state.store.close()
             raise
@@ -220,13 +223,15 @@ class AddOn:
             raise CameraUnavailable("Home Assistant client not started")
         return await self._ha.fetch_still(entity_id)
 
-    def _ha_client(self, session: aiohttp.ClientSession) -> HomeAssistantClient | None:
+    def _ha_base(self) -> tuple[str, str]:
+        """Home Assistant's URL and the add-on's token for it ("" when there is none)."""
         if self.options.supervisor:
-            token = self.runtime.supervisor_token or ""
-            return HomeAssistantClient(session, SUPERVISOR_CORE_URL, token)
-        if self.options.ha_url:
-            return HomeAssistantClient(session, self.options.ha_url, self.options.ha_token or "")
-        return None
+            return SUPERVISOR_CORE_URL, self.runtime.supervisor_token or ""
+        return self.options.ha_url or "", self.options.ha_token or ""
+
+    def _ha_client(self, session: aiohttp.ClientSession) -> HomeAssistantClient | None:
+        url, token = self._ha_base()
+        return HomeAssistantClient(session, url, token) if url else None
 
     # lifecycle ------------------------------------------------------------------------------
 
@@ -242,6 +247,12 @@ class AddOn:
         """Bind both listeners (ports 0 pick free ones) and start the scheduler."""
         self._session = aiohttp.ClientSession()
         self._ha = self._ha_client(self._session)
+        session = self._session
+        ha_url, ha_token = self._ha_base()
+        recorders = Recorders.standard(
+            session, frigate_url=self.options.frigate_url, ha_url=ha_url, ha_token=ha_token
+        )
+        self.clips.use_recorders(lambda: recorders)
         city_app = build_city_app(self.router)
         control_app = build_control_app(self.owner, self.control_token, self.stopping)
         for app, host, port, ssl_context, runner_class in (
@@ -282,6 +293,7 @@ class AddOn:
             return
         self._stopped = True
         self.stopping.set()
+        await self.clips.stop()
         await self.access.stop()
         for runner in reversed(self._runners):
             await runner.cleanup()

@@ -22,6 +22,8 @@ from voluptuous.humanize import humanize_error
 DEFAULT_CITY_PORT = 8787
 DEFAULT_CONTROL_PORT = 8788
 SUPERVISOR_CORE_URL = "http://supervisor/core"
+# The Frigate add-on's API on the Supervisor's internal network (its slug is ccab4aaf_frigate).
+SUPERVISOR_FRIGATE_URL = "http://ccab4aaf-frigate:5000"
 
 
 # The container port config.yaml publishes on the host (the city API's default).
@@ -55,6 +57,7 @@ class Options:
     bind: str = "127.0.0.1"
     control_bind: str = "127.0.0.1"
     supervisor: bool = False
+    frigate_url: str | None = None
 
     def hub(self, hub_id: str) -> HubConfig | None:
         return next((hub for hub in self.hubs if hub.id == hub_id), None)
@@ -102,6 +105,7 @@ def _schema(supervisor: bool) -> vol.Schema:
             vol.Optional("keyfile"): vol.Any(None, str),
             vol.Optional("bind", default=default_bind): _NON_EMPTY,
             vol.Optional("control_bind", default=default_bind): _NON_EMPTY,
+            vol.Optional("frigate_url"): vol.Any(None, "", vol.Url()),
         },
         extra=vol.REMOVE_EXTRA if supervisor else vol.PREVENT_EXTRA,
     )
@@ -144,6 +148,8 @@ def parse_options(raw: Any, *, supervisor: bool = False) -> Options:
         bind=data["bind"],
         control_bind=data["control_bind"],
         supervisor=supervisor,
+        frigate_url=(data.get("frigate_url") or "").rstrip("/")
+        or (SUPERVISOR_FRIGATE_URL if supervisor else None),
     )
 
 
