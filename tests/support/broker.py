@@ -85,6 +85,7 @@ class Broker:
         city_accounts: Sequence[str] = (CITY_USERNAME, "rtcc-city-2"),
         prefix: str = "rtcc/v1",
         bind_client_ids: bool = True,
+        debug_log: bool = False,
     ) -> None:
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
@@ -92,6 +93,7 @@ class Broker:
         self.city_accounts = tuple(city_accounts)
         self.city_username = self.city_accounts[0]
         self.bind_client_ids = bind_client_ids
+        self.debug_log = debug_log
         self.ports = {
             "mqtt": free_port(),
             "ws": free_port(),
@@ -142,6 +144,8 @@ class Broker:
             raise AssertionError("documented config: a path this broker does not replace")
         if not self.bind_client_ids:
             text = text.replace("use_username_as_clientid true\n", "")
+        if self.debug_log:  # test-only: every packet in the log (who published what, where)
+            text = _replace_once(text, "log_type error\n", "log_type all\n")
         return text
 
     def acl_text(self) -> str:
