@@ -104,7 +104,7 @@ def parse_broker_url(url: str) -> BrokerUrl:
     if not host:
         raise ValueError("url has no host")
     try:
-        port = parts.port or DEFAULT_PORTS[scheme]
+        port = DEFAULT_PORTS[scheme] if parts.port is None else parts.port
     except ValueError:
         raise ValueError("url has an invalid port") from None
     if not 1 <= port <= 65535:
