@@ -59,7 +59,9 @@ class RawCity:
         return f"{self.prefix}/homes/{self.home_id}/responses/raw"
 
     async def listen(self, topic: str | None = None) -> None:
-        await self.client.subscribe(topic or f"{self.prefix}/homes/{self.home_id}/responses/#", qos=1)
+        await self.client.subscribe(
+            topic or f"{self.prefix}/homes/{self.home_id}/responses/#", qos=1
+        )
         if self._reader is None:
             self._reader = asyncio.create_task(self._read())
 
@@ -125,9 +127,9 @@ class RawCity:
     def of(self, correlation: bytes) -> list[Received]:
         return [m for m in self.received if m.correlation == correlation]
 
-    async def collect(self, correlation: bytes, *, timeout: float = 10.0) -> list[Received]:
+    async def collect(self, correlation: bytes, *, within: float = 10.0) -> list[Received]:
         """The messages of one whole (non-stream) answer: one, or all its parts."""
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(within):
             while True:
                 messages = self.of(correlation)
                 if messages:
@@ -137,8 +139,10 @@ class RawCity:
                 self._arrived.clear()
                 await self._arrived.wait()
 
-    async def wait_for(self, correlation: bytes, predicate: Any, *, timeout: float = 10.0) -> Received:
-        async with asyncio.timeout(timeout):
+    async def wait_for(
+        self, correlation: bytes, predicate: Any, *, within: float = 10.0
+    ) -> Received:
+        async with asyncio.timeout(within):
             while True:
                 for message in self.of(correlation):
                     if predicate(message):

@@ -9,20 +9,20 @@ import json
 import sys
 from pathlib import Path
 
-from rtcc_hub.options import parse_options
+from rtcc_hub.options import Options, parse_options
 from rtcc_hub.relay import Relay
 from tests.support.standin_router import StandinRouter
 
 
-async def main(options_file: str, home_id: str) -> None:
-    options = parse_options(json.loads(Path(options_file).read_text(encoding="utf-8")))
+async def main(options: Options, home_id: str) -> None:
     relay = Relay(options.relays[0], home_id=home_id, handler=StandinRouter().handle)
     await relay.start()
-    while not relay.connected:
+    while not relay.connected:  # noqa: ASYNC110 - the relay offers no event, by design
         await asyncio.sleep(0.02)
     print("connected", flush=True)
     await asyncio.Event().wait()
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], sys.argv[2]))
+    document = json.loads(Path(sys.argv[1]).read_text(encoding="utf-8"))
+    asyncio.run(main(parse_options(document), sys.argv[2]))

@@ -208,7 +208,9 @@ class StandinRouter:
         self.requests.append(request)
         path, method = request.path, request.method
         if path == "/api/v1/health":
-            return json_reply(200, {"status": "ok"}) if method == "GET" else self._not_allowed("GET")
+            return (
+                json_reply(200, {"status": "ok"}) if method == "GET" else self._not_allowed("GET")
+            )
         if path == "/api/v1/unlocks":
             return self._unlock(request) if method == "POST" else self._not_allowed("POST")
         if match := UNLOCK.match(path):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -19,7 +18,10 @@ from rtcc_hub.city.relay import CityRelay
 from rtcc_hub.relay import RelaySettings
 from rtcc_hub.relay.backoff import reconnect_delay
 from rtcc_hub.relay.mqtt import new_properties
-from tests.hub.relay.conftest import (
+from tests.support.broker import Broker
+from tests.support.city import CityHub
+from tests.support.hub_process import HUB_ADDON_DIR, child_env
+from tests.support.relay_fixtures import (
     RecordingObserver,
     StartRelay,
     eventually,
@@ -27,20 +29,19 @@ from tests.hub.relay.conftest import (
     relay_config,
     relay_entry,
 )
-from tests.support.broker import Broker
-from tests.support.city import CityHub
-from tests.support.hub_process import HUB_ADDON_DIR, child_env
 from tests.support.standin_router import StandinRouter
 from tests.support.tls import TestCA
 
 
-async def retained_status(broker: Broker, home_id: str, timeout: float = 5.0) -> dict[str, str] | None:
+async def retained_status(
+    broker: Broker, home_id: str, within: float = 5.0
+) -> dict[str, str] | None:
     """The retained status message of the home, as a new subscriber sees it."""
     account = broker.city_accounts[1]
     async with home_client(broker, account, identifier="status-probe") as client:
         await client.subscribe(f"rtcc/v1/homes/{home_id}/status", qos=1)
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(within):
                 async for message in client.messages:
                     assert message.retain
                     payload = message.payload
@@ -129,27 +130,31 @@ async def test_kill_9_the_will_turns_status_offline(
             }
         )
     )
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tests.support.relay_process", str(options), home_id],
-        stdout=subprocess.PIPE,
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.support.relay_process",
+        str(options),
+        home_id,
+        stdout=asyncio.subprocess.PIPE,
         env=child_env(),
         cwd=HUB_ADDON_DIR.parent,
     )
     try:
         assert process.stdout is not None
-        line = await asyncio.wait_for(asyncio.to_thread(process.stdout.readline), 20)
+        line = await asyncio.wait_for(process.stdout.readline(), 20)
         assert line.strip() == b"connected"
         assert await retained_status(broker, home_id) == {"status": "online"}
         process.kill()  # SIGKILL: no clean disconnect, the broker publishes the will
-        process.wait(timeout=10)
-        async def offline() -> None:
-            while await retained_status(broker, home_id, timeout=1) != {"status": "offline"}:
-                await asyncio.sleep(0.1)
-        await asyncio.wait_for(offline(), 10)
+        await asyncio.wait_for(process.wait(), 10)
+        statuses = []
+        async with asyncio.timeout(10):
+            while not statuses or statuses[-1] != {"status": "offline"}:
+                statuses.append(await retained_status(broker, home_id, within=1))
     finally:
-        if process.poll() is None:
+        if process.returncode is None:
             process.kill()
-            process.wait()
+            await process.wait()
 
 
 async def test_the_home_subscribes_and_publishes_only_its_own_topics(
@@ -228,7 +233,9 @@ async def test_the_documented_acl_confines_a_home_to_its_own_topics(
     ) as writer:
         props = new_properties(PacketTypes.PUBLISH)
         assert await writer.publish_acked(f"rtcc/v1/homes/{home_id}/status", b"{}", props) == 0x87
-        assert await writer.publish_acked(f"rtcc/v1/homes/{home_id}/responses/x", b"", props) == 0x87
+        assert (
+            await writer.publish_acked(f"rtcc/v1/homes/{home_id}/responses/x", b"", props) == 0x87
+        )
         assert await writer.publish_acked(f"rtcc/v1/homes/{home_id}/requests", b"", props) == 0x87
         assert await writer.publish_acked(f"rtcc/v1/homes/{other}/status", b"{}", props) < 0x80
     assert await retained_status(broker, home_id) == {"status": "online"}
@@ -240,10 +247,10 @@ async def test_broker_restart_reconnects_and_status_is_online_again(
     relay = await start_relay()
     since = relay.status()["since"]
     broker.stop()
-    await eventually(lambda: not relay.connected, timeout=70)
+    await eventually(lambda: not relay.connected, within=70)
     assert relay.status()["last_error"]
     broker.start()
-    await eventually(lambda: relay.connected, timeout=10)
+    await eventually(lambda: relay.connected, within=10)
     assert await retained_status(broker, home_id) == {"status": "online"}
     assert relay.status()["last_error"] is None
     assert relay.status()["since"] >= since  # type: ignore[operator]
@@ -277,9 +284,7 @@ async def test_wrong_ca_is_refused_reported_and_retried(
     assert "certificate verify failed" in str(relay.status()["last_error"]).lower()
     assert relay.connected is False
     start = time.monotonic()
-    await eventually(
-        lambda: broker.log().count(f"on port {broker.ports['mqtts']}") >= 2, timeout=5
-    )
+    await eventually(lambda: broker.log().count(f"on port {broker.ports['mqtts']}") >= 2, within=5)
     assert time.monotonic() - start < 5
     assert observer.kinds() == ["failed"]  # one report for one repeated failure
 
@@ -314,7 +319,7 @@ async def test_no_client_certificate_no_connection(start_relay: StartRelay) -> N
     relay = await start_relay("mtls", wait=False, password=None, username=None)
     # TLS 1.3: the broker's refusal arrives after the handshake; aiomqtt then waits out the
     # connect timeout (15 s) for a CONNACK that never comes.
-    await eventually(lambda: relay.status()["last_error"] is not None, timeout=30)
+    await eventually(lambda: relay.status()["last_error"] is not None, within=30)
     assert relay.connected is False
 
 

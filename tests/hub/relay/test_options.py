@@ -41,7 +41,11 @@ def test_defaults() -> None:
     [entry] = parse_options(options(relay())).relays
     assert entry.topic_prefix == "rtcc/v1"
     assert entry.max_message_bytes == 131072
-    assert (entry.broker.scheme, entry.broker.host, entry.broker.port) == (Scheme.MQTTS, "broker.city.example", 8883)
+    assert (entry.broker.scheme, entry.broker.host, entry.broker.port) == (
+        Scheme.MQTTS,
+        "broker.city.example",
+        8883,
+    )
     assert entry.username is entry.password is entry.ca_file is entry.cert_file is None
 
 
@@ -68,7 +72,11 @@ def test_a_full_entry(tmp_path: Path) -> None:
             )
         )
     ).relays
-    assert (entry.broker.scheme, entry.broker.port, entry.broker.path) == (Scheme.WSS, 9443, "/mqtt")
+    assert (entry.broker.scheme, entry.broker.port, entry.broker.path) == (
+        Scheme.WSS,
+        9443,
+        "/mqtt",
+    )
     assert entry.topic_prefix == "jackson/rtcc/v1" and entry.max_message_bytes == 65536
     assert "secret" not in repr(entry)
 
@@ -89,7 +97,10 @@ def test_plain_urls_to_loopback_are_allowed(url: str) -> None:
         ({"url": "mqtts://b"}, "hub is required"),
         (relay(url=None), "url"),
         ({"hub": "jackson-rtcc"}, "url is required"),
-        (relay(url="mqtt://broker.city.example"), "plain mqtt:// is only allowed to a loopback host"),
+        (
+            relay(url="mqtt://broker.city.example"),
+            "plain mqtt:// is only allowed to a loopback host",
+        ),
         (relay(url="ws://10.0.0.1/mqtt"), "plain ws:// is only allowed to a loopback host"),
         (relay(url="mqtt://localhost.city.example"), "loopback"),
         (relay(url="https://broker.city.example"), "must start with mqtts://"),
@@ -101,7 +112,10 @@ def test_plain_urls_to_loopback_are_allowed(url: str) -> None:
         (relay(url="mqtts://"), "no host"),
         (relay(url=" mqtts://b"), "surrounding spaces"),
         (relay(ca_file="/nonexistent/ca.pem"), "ca_file: cannot read"),
-        (relay(cert_file="/nonexistent/c.pem", key_file="/nonexistent/k.pem"), "cert_file: cannot read"),
+        (
+            relay(cert_file="/nonexistent/c.pem", key_file="/nonexistent/k.pem"),
+            "cert_file: cannot read",
+        ),
         (relay(topic_prefix=""), "topic_prefix"),
         (relay(topic_prefix="rtcc/+/v1"), "topic_prefix"),
         (relay(topic_prefix="rtcc/#"), "topic_prefix"),

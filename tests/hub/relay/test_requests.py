@@ -12,8 +12,8 @@ import aiomqtt
 import pytest
 
 from rtcc_hub.relay import DropReason, RelaySettings
-from tests.hub.relay.conftest import RecordingObserver, StartRelay, eventually
 from tests.support.raw_city import RawCity
+from tests.support.relay_fixtures import RecordingObserver, StartRelay, eventually
 from tests.support.standin_router import StandinRouter
 
 
@@ -76,10 +76,14 @@ async def test_named_headers_are_lower_case_user_properties(
     await raw.send(path=path, authorization=f"Bearer {unlock.access_token}", correlation=b"s")
     [snap] = await raw.collect(b"s")
     assert snap.content_type == "image/jpeg"
-    assert snap.get("repr-digest", ) and snap.get("repr-digest").startswith("sha-256=:")  # type: ignore[union-attr]
+    assert snap.get(
+        "repr-digest",
+    ) and snap.get("repr-digest").startswith("sha-256=:")  # type: ignore[union-attr]
     assert snap.get("rtcc-receipt") == "standin.receipt.jws"
     assert not any(name != name.lower() for name, _ in snap.user)
-    await raw.send(method="POST", path="/api/v1/unlocks", body=b'{"token": "quota"}', correlation=b"q")
+    await raw.send(
+        method="POST", path="/api/v1/unlocks", body=b'{"token": "quota"}', correlation=b"q"
+    )
     [quota] = await raw.collect(b"q")
     assert (quota.get("status"), quota.get("retry-after")) == ("429", "3600")
     assert json.loads(quota.payload)["error"] == "quota_exceeded"
@@ -144,7 +148,10 @@ async def test_default_max_message_bytes_is_131072(
         ({"response_topic": None}, DropReason.NO_RESPONSE_TOPIC),
         ({"correlation": None}, DropReason.NO_CORRELATION_DATA),
         ({"correlation": b"x" * 65}, DropReason.BAD_CORRELATION_DATA),
-        ({"response_topic": "rtcc/v1/homes/other-home/responses/x"}, DropReason.FOREIGN_RESPONSE_TOPIC),
+        (
+            {"response_topic": "rtcc/v1/homes/other-home/responses/x"},
+            DropReason.FOREIGN_RESPONSE_TOPIC,
+        ),
         ({"response_topic": "elsewhere/responses"}, DropReason.FOREIGN_RESPONSE_TOPIC),
         ({"response_topic": "HOME/responses/"}, DropReason.FOREIGN_RESPONSE_TOPIC),
         ({"response_topic": "HOME/responses"}, DropReason.FOREIGN_RESPONSE_TOPIC),
@@ -153,7 +160,10 @@ async def test_default_max_message_bytes_is_131072(
         # (A Response Topic with a wildcard never arrives: brokers refuse such a PUBLISH as
         # malformed; test_wire covers the home's own check.)
         ({"response_topic": "HOME/responses/" + "x" * 2000}, DropReason.FOREIGN_RESPONSE_TOPIC),
-        ({"response_topic": "rtcc/v1/homes/HOMEID-not/responses/x"}, DropReason.FOREIGN_RESPONSE_TOPIC),
+        (
+            {"response_topic": "rtcc/v1/homes/HOMEID-not/responses/x"},
+            DropReason.FOREIGN_RESPONSE_TOPIC,
+        ),
     ],
     ids=lambda value: str(value)[:40],
 )
@@ -202,14 +212,31 @@ async def test_correlation_data_of_1_to_64_bytes_is_answered(
         ([("method", "GET")], "400", "invalid_request"),
         ([], "400", "invalid_request"),
         ([("method", ""), ("path", "/api/v1/health")], "400", "invalid_request"),
-        ([("method", "GET"), ("method", "GET"), ("path", "/api/v1/health")], "400", "invalid_request"),
-        ([("method", "GET"), ("path", "/api/v1/health"), ("path", "/api/v1/health")], "400", "invalid_request"),
+        (
+            [("method", "GET"), ("method", "GET"), ("path", "/api/v1/health")],
+            "400",
+            "invalid_request",
+        ),
+        (
+            [("method", "GET"), ("path", "/api/v1/health"), ("path", "/api/v1/health")],
+            "400",
+            "invalid_request",
+        ),
         ([("method", "GET"), ("path", "/api/v1/health?x=1")], "400", "invalid_request"),
         ([("method", "GET"), ("path", "/api/v1/health#x")], "400", "invalid_request"),
         ([("method", "GET"), ("path", "api/v1/health")], "400", "invalid_request"),
         ([("method", "GET"), ("path", "/api/v1/hea lth")], "400", "invalid_request"),
         ([("method", "GET"), ("path", "/" + "a" * 3000)], "400", "invalid_request"),
-        ([("method", "GET"), ("path", "/api/v1/health"), ("authorization", "a"), ("authorization", "b")], "400", "invalid_request"),
+        (
+            [
+                ("method", "GET"),
+                ("path", "/api/v1/health"),
+                ("authorization", "a"),
+                ("authorization", "b"),
+            ],
+            "400",
+            "invalid_request",
+        ),
         ([("method", "get"), ("path", "/api/v1/health")], "405", "method_not_allowed"),
         ([("method", "PUT"), ("path", "/api/v1/health")], "405", "method_not_allowed"),
         ([("method", "PATCH"), ("path", "/api/v1/unlocks")], "405", "method_not_allowed"),
@@ -255,7 +282,12 @@ async def test_unknown_user_properties_are_ignored(start_relay: StartRelay, raw:
     ],
 )
 async def test_unknown_paths_and_methods_get_the_routers_answer(
-    method: str, path: str, status: str, start_relay: StartRelay, raw: RawCity, router: StandinRouter
+    method: str,
+    path: str,
+    status: str,
+    start_relay: StartRelay,
+    raw: RawCity,
+    router: StandinRouter,
 ) -> None:
     await start_relay()
     await raw.send(method=method, path=path, correlation=b"r")
@@ -276,7 +308,9 @@ async def test_at_most_16_requests_at_once_then_429_busy(
     path = f"/api/v1/unlocks/{unlock.unlock_id}/cameras/cam/snapshot"
     router.hold_snapshots()
     for n in range(20):
-        await raw.send(path=path, authorization=f"Bearer {unlock.access_token}", correlation=b"h%d" % n)
+        await raw.send(
+            path=path, authorization=f"Bearer {unlock.access_token}", correlation=b"h%d" % n
+        )
     await eventually(lambda: router.holding == 16)
     busy = [await raw.collect(b"h%d" % n) for n in range(16, 20)]
     for [answer] in busy:
@@ -297,7 +331,9 @@ async def test_open_streams_do_not_count_against_the_16(
     unlock = router.add_unlock(cameras={"cam": 100})
     stream = f"/api/v1/unlocks/{unlock.unlock_id}/cameras/cam/stream"
     for n in range(17):
-        await raw.send(path=stream, authorization=f"Bearer {unlock.access_token}", correlation=b"s%d" % n)
+        await raw.send(
+            path=stream, authorization=f"Bearer {unlock.access_token}", correlation=b"s%d" % n
+        )
     for n in range(17):
         await raw.wait_for(b"s%d" % n, lambda m: m.get("frame") == "1")
     await raw.send(
@@ -322,7 +358,7 @@ async def test_a_flood_is_answered_or_dropped_never_a_crash(
     ]
     sends += [raw.send(response_topic=None, correlation=b"n%d" % n) for n in range(300)]
     await asyncio.gather(*sends)
-    await eventually(lambda: len(observer.dropped()) >= 300, timeout=20)
+    await eventually(lambda: len(observer.dropped()) >= 300, within=20)
     router.release()
     await asyncio.sleep(1.0)
     answered = {m.correlation for m in raw.received}
@@ -340,12 +376,16 @@ async def test_oversized_requests_never_reach_the_home(
 ) -> None:
     relay = await start_relay()
     # Past the relay's Maximum Packet Size the broker does not deliver at all.
-    await raw.send(method="POST", path="/api/v1/unlocks", body=b"{" * (200 * 1024), correlation=b"huge")
+    await raw.send(
+        method="POST", path="/api/v1/unlocks", body=b"{" * (200 * 1024), correlation=b"huge"
+    )
     await raw.silence(quiet_s=1.0)
     assert router.requests == []
     assert relay.connected
     # Below it, a too-large unlock body reaches the router, which refuses it like over HTTP.
-    await raw.send(method="POST", path="/api/v1/unlocks", body=b" " * (20 * 1024), correlation=b"big")
+    await raw.send(
+        method="POST", path="/api/v1/unlocks", body=b" " * (20 * 1024), correlation=b"big"
+    )
     [answer] = await raw.collect(b"big")
     assert answer.get("status") in {"400", "413"}
     await still_answers(raw)

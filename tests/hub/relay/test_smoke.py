@@ -2,11 +2,13 @@ from __future__ import annotations
 
 import contextlib
 
-from tests.hub.relay.conftest import StartRelay
+from tests.support.relay_fixtures import StartRelay
 from tests.support.standin_router import StandinRouter
 
 
-async def test_health_snapshot_stream(start_relay: StartRelay, city, router: StandinRouter, home_id: str) -> None:
+async def test_health_snapshot_stream(
+    start_relay: StartRelay, city, router: StandinRouter, home_id: str
+) -> None:
     relay = await start_relay()
     home = city.home(home_id)
     assert await home.health() == {"status": "ok"}
@@ -14,7 +16,9 @@ async def test_health_snapshot_stream(start_relay: StartRelay, city, router: Sta
     jpeg = await home.snapshot(unlock.unlock_id, unlock.access_token, "cam-a")
     assert len(jpeg) == 300_000
     frames = []
-    async with contextlib.aclosing(home.stream(unlock.unlock_id, unlock.access_token, "cam-a")) as it:
+    async with contextlib.aclosing(
+        home.stream(unlock.unlock_id, unlock.access_token, "cam-a")
+    ) as it:
         async for f in it:
             frames.append(f)
             if len(frames) == 3:

@@ -12,9 +12,9 @@ import pytest
 
 from rtcc_hub.carriage import StreamEnd
 from rtcc_hub.relay import DropReason, RelaySettings
-from tests.hub.relay.conftest import RecordingObserver, StartRelay, eventually
 from tests.support.broker import Broker
 from tests.support.raw_city import RawCity, Received
+from tests.support.relay_fixtures import RecordingObserver, StartRelay, eventually
 from tests.support.standin_router import StandinRouter, StandinUnlock
 
 
@@ -32,7 +32,9 @@ def stream_path(unlock: StandinUnlock, camera: str = "cam") -> str:
 
 async def open_stream(raw: RawCity, unlock: StandinUnlock, correlation: bytes = b"st") -> None:
     await raw.send(
-        path=stream_path(unlock), authorization=f"Bearer {unlock.access_token}", correlation=correlation
+        path=stream_path(unlock),
+        authorization=f"Bearer {unlock.access_token}",
+        correlation=correlation,
     )
 
 
@@ -40,7 +42,9 @@ def is_end(message: Received) -> bool:
     return message.get("end") is not None
 
 
-async def test_frames_then_end(start_relay: StartRelay, raw: RawCity, router: StandinRouter) -> None:
+async def test_frames_then_end(
+    start_relay: StartRelay, raw: RawCity, router: StandinRouter
+) -> None:
     await start_relay()
     unlock = router.add_unlock(cameras={"cam": 100})
     await open_stream(raw, unlock)
@@ -55,12 +59,14 @@ async def test_frames_then_end(start_relay: StartRelay, raw: RawCity, router: St
     assert raw.of(b"st")[-1] is end
 
 
-async def test_frames_at_most_max_fps(start_relay: StartRelay, raw: RawCity, router: StandinRouter) -> None:
+async def test_frames_at_most_max_fps(
+    start_relay: StartRelay, raw: RawCity, router: StandinRouter
+) -> None:
     router.max_fps = 5.0
     await start_relay()
     unlock = router.add_unlock(cameras={"cam": 100})
     await open_stream(raw, unlock)
-    await raw.wait_for(b"st", lambda m: m.get("frame") == "6", timeout=5)
+    await raw.wait_for(b"st", lambda m: m.get("frame") == "6", within=5)
     frames = raw.of(b"st")[:6]
     assert frames[-1].at - frames[0].at >= 5 / 5.0 * 0.9
 
@@ -102,7 +108,7 @@ async def test_end_names_why_within_2_s(
     loop = asyncio.get_running_loop()
     started = loop.time()
     router.end_unlock(unlock, reason)
-    message = await raw.wait_for(b"st", is_end, timeout=2)
+    message = await raw.wait_for(b"st", is_end, within=2)
     assert message.get("end") == end and message.payload == b""
     assert message.at - started < 2.0
 
@@ -115,7 +121,7 @@ async def test_delete_with_the_same_correlation_cancels(
     await open_stream(raw, unlock)
     await raw.wait_for(b"st", lambda m: m.get("frame") == "2")
     await raw.send(method="DELETE", path=stream_path(unlock), correlation=b"st")
-    end = await raw.wait_for(b"st", is_end, timeout=2)
+    end = await raw.wait_for(b"st", is_end, within=2)
     assert end.get("end") == "cancelled"
     assert router.streams[0].ended == StreamEnd.CANCELLED
     await raw.silence(quiet_s=0.5)
@@ -170,7 +176,7 @@ async def test_no_subscriber_0x10_ends_the_stream_unwatched(
     await open_stream(raw, unlock)
     await raw.wait_for(b"st", lambda m: m.get("frame") == "2")
     await raw.stop_listening()  # the broker now answers the next frame with reason code 0x10
-    await eventually(lambda: router.streams[0].ended is not None, timeout=3)
+    await eventually(lambda: router.streams[0].ended is not None, within=3)
     assert router.streams[0].ended == StreamEnd.UNWATCHED
 
 
@@ -186,7 +192,7 @@ async def test_lease_expires_unless_renewed(
     loop = asyncio.get_running_loop()
     sent = loop.time()
     await open_stream(raw, unlock)
-    end = await raw.wait_for(b"st", is_end, timeout=4)
+    end = await raw.wait_for(b"st", is_end, within=4)
     assert end.get("end") == "lease_expired"
     assert 1.4 <= end.at - sent <= 2.2
     assert router.streams[0].ended == StreamEnd.LEASE_EXPIRED
@@ -204,7 +210,7 @@ async def test_the_same_request_again_extends_the_lease(
     await open_stream(raw, unlock)  # same path, same Correlation Data
     await asyncio.sleep(1.0)
     assert router.streams[0].ended is None  # 2 s after the request, 1 s after the renewal
-    end = await raw.wait_for(b"st", is_end, timeout=3)
+    end = await raw.wait_for(b"st", is_end, within=3)
     assert end.get("end") == "lease_expired"
     assert 1.4 <= end.at - renewed <= 2.2
     assert len(router.streams) == 1  # the renewal opened nothing
@@ -219,7 +225,9 @@ async def test_another_request_reusing_an_open_streams_correlation_is_dropped(
     await raw.wait_for(b"st", lambda m: m.get("frame") == "1")
     await raw.send(path="/api/v1/health", correlation=b"st")
     await eventually(lambda: observer.dropped() == [DropReason.CORRELATION_IN_USE])
-    assert all(m.get("status") == "200" and m.content_type in {"image/jpeg", None} for m in raw.of(b"st"))
+    assert all(
+        m.get("status") == "200" and m.content_type in {"image/jpeg", None} for m in raw.of(b"st")
+    )
     assert router.streams[0].ended is None
 
 
@@ -231,7 +239,7 @@ async def test_connection_lost_ends_streams_as_client_gone(
     await open_stream(raw, unlock)
     await raw.wait_for(b"st", lambda m: m.get("frame") == "1")
     broker.stop()
-    await eventually(lambda: router.streams[0].ended is not None, timeout=70)
+    await eventually(lambda: router.streams[0].ended is not None, within=70)
     assert router.streams[0].ended in {StreamEnd.CLIENT_GONE, StreamEnd.SLOW_CLIENT}
 
 
@@ -243,7 +251,7 @@ async def test_relay_stop_ends_streams_with_shutdown(
     await open_stream(raw, unlock)
     await raw.wait_for(b"st", lambda m: m.get("frame") == "1")
     await relay.stop()
-    end = await raw.wait_for(b"st", is_end, timeout=3)
+    end = await raw.wait_for(b"st", is_end, within=3)
     assert end.get("end") == "shutdown"
 
 

@@ -56,20 +56,34 @@ def test_topics() -> None:
         (None, False),
     ],
 )
-def test_response_topic_must_be_strictly_under_the_homes_responses(topic: str | None, ok: bool) -> None:
+def test_response_topic_must_be_strictly_under_the_homes_responses(
+    topic: str | None, ok: bool
+) -> None:
     assert TOPICS.is_response_topic(topic) is ok
 
 
 def test_accepted_request_carries_client_and_hub() -> None:
     decision = read_request(
-        incoming(user_properties=[("method", "POST"), ("path", "/api/v1/unlocks"), ("authorization", "Bearer t")], payload=b"{}"),
+        incoming(
+            user_properties=[
+                ("method", "POST"),
+                ("path", "/api/v1/unlocks"),
+                ("authorization", "Bearer t"),
+            ],
+            payload=b"{}",
+        ),
         TOPICS,
         client="relay:k",
         hub="hub-a",
     )
     assert isinstance(decision, Accepted)
     assert decision.request == CityRequest(
-        method=Method.POST, path="/api/v1/unlocks", body=b"{}", authorization="Bearer t", client="relay:k", only_hub="hub-a"
+        method=Method.POST,
+        path="/api/v1/unlocks",
+        body=b"{}",
+        authorization="Bearer t",
+        client="relay:k",
+        only_hub="hub-a",
     )
 
 
@@ -104,7 +118,12 @@ def test_answered_by_the_relay(user: list[tuple[str, str]], status: int) -> None
 
 
 def test_reply_split_in_parts_and_headers_lower_case() -> None:
-    reply = Reply(200, b"abcdefghij", "image/jpeg", {"Repr-Digest": "d", "RTCC-Receipt": "r", "Allow": "GET", "Retry-After": "5"})
+    reply = Reply(
+        200,
+        b"abcdefghij",
+        "image/jpeg",
+        {"Repr-Digest": "d", "RTCC-Receipt": "r", "Allow": "GET", "Retry-After": "5"},
+    )
     messages = reply_messages(reply, 4)
     assert [m.payload for m in messages] == [b"abcd", b"efgh", b"ij"]
     assert messages[0].user_properties == (
@@ -141,6 +160,9 @@ def test_repeats() -> None:
     assert classify_repeat(get, get) == Repeat.RENEWAL
     assert classify_repeat(get, CityRequest(method=Method.DELETE, path="/s")) == Repeat.CANCEL
     assert classify_repeat(get, CityRequest(method=Method.DELETE, path="/t")) == Repeat.CONFLICT
-    assert classify_repeat(get, CityRequest(method=Method.GET, path="/s", authorization="Bearer b")) == Repeat.CONFLICT
+    assert (
+        classify_repeat(get, CityRequest(method=Method.GET, path="/s", authorization="Bearer b"))
+        == Repeat.CONFLICT
+    )
     post = CityRequest(method=Method.POST, path="/s")
     assert classify_repeat(post, CityRequest(method=Method.DELETE, path="/s")) == Repeat.CONFLICT
