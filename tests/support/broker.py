@@ -12,7 +12,7 @@ the city accounts replaced, each replacement required to match exactly once: cha
 documented configuration and these tests run the new one (or fail loudly).
 
 The broker binary comes from `scripts/mosquitto.sh` (Debian's package in .cache/, or
-$RTCC_MOSQUITTO); tests that need it skip with the reason when it cannot be had.
+$RTCC_MOSQUITTO); tests that need it fail with the reason when it cannot be had.
 """
 
 from __future__ import annotations
