@@ -346,3 +346,31 @@ async def test_status_shape_never_has_credentials(
 
 def test_keepalive_setting_is_at_most_60_s() -> None:
     assert 0 < RelaySettings().keepalive_s <= 60
+
+
+async def test_relays_start_stop_and_status_together(
+    tmp_path: Path, broker: Broker, home_id: str, hub: CityHub, router: StandinRouter
+) -> None:
+    from rtcc_hub.options import parse_options
+    from rtcc_hub.relay import Relays
+
+    with Broker(tmp_path / "second", homes=[home_id]) as second:
+        options = parse_options(
+            {
+                "hubs": [hub.hub_config()],
+                "control_token": "x" * 16,
+                "ha_url": "http://127.0.0.1:9",
+                "ha_token": "t",
+                "relays": [relay_entry(broker, home_id, hub), relay_entry(second, home_id, hub)],
+            }
+        )
+        relays = Relays(options.relays, home_id=home_id, handler=router.handle)
+        await relays.start()
+        try:
+            await eventually(lambda: all(r.connected for r in relays.relays))
+            assert [s["url"] for s in relays.status()] == [broker.url("mqtt"), second.url("mqtt")]
+            assert all(s["connected"] for s in relays.status())
+        finally:
+            await relays.stop()
+        assert not any(s["connected"] for s in relays.status())
+        assert await retained_status(second, home_id) == {"status": "offline"}
