@@ -57,7 +57,7 @@ async def test_window_then_slow() -> None:
 async def test_acks_free_the_window() -> None:
     broker, stops = Broker(), []
     frames = sink(broker, stops)
-    for n in range(5):
+    for _ in range(5):
         await frames.send(b"x")
         for ack in broker.acks:
             if not ack.done():
