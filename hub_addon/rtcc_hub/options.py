@@ -30,6 +30,7 @@ from .relay.config import (
     MIN_MAX_MESSAGE_BYTES,
     RelayConfig,
     check_readable_file,
+    check_tls_files,
     check_topic_prefix,
     parse_broker_url,
     relay_name,
@@ -256,6 +257,8 @@ def _relay_files(entry: dict[str, Any], *, tls: bool) -> dict[str, str | None]:
         raise ValueError("cert_file and key_file must be given together")
     if (files["ca_file"] or files["cert_file"]) and not tls:
         raise ValueError("ca_file, cert_file and key_file need an mqtts:// or wss:// url")
+    if files["ca_file"] or files["cert_file"]:
+        check_tls_files(files["ca_file"], files["cert_file"], files["key_file"])
     return files
 
 

@@ -19,6 +19,7 @@ import yaml
 import rtcc_hub
 from rtcc_hub.city.keys import generate_private_key, hub_entry
 from rtcc_hub.options import parse_options
+from tests.support.tls import TestCA
 
 REPO = Path(__file__).resolve().parents[2]
 ADDON = REPO / "hub_addon"
@@ -151,8 +152,9 @@ def test_the_add_on_reads_every_schema_key(config: dict[str, Any], tmp_path: Pat
         "hub", "url", "username", "password", "ca_file", "cert_file", "key_file",
         "topic_prefix", "max_message_bytes",
     }  # fmt: skip
-    ca = tmp_path / "city-ca.pem"
-    ca.write_text("-----BEGIN CERTIFICATE-----\n", encoding="utf-8")
+    authority = TestCA(tmp_path)
+    ca = authority.cert_file
+    cert, key = authority.issue("home", server=False)
     entry = hub_entry(generate_private_key(), hub_id="jackson-rtcc", name="Jackson", kid="k1")
     document = {
         **config["options"],
@@ -167,8 +169,8 @@ def test_the_add_on_reads_every_schema_key(config: dict[str, Any], tmp_path: Pat
                 "username": "home",
                 "password": "secret",
                 "ca_file": str(ca),
-                "cert_file": str(ca),
-                "key_file": str(ca),
+                "cert_file": str(cert),
+                "key_file": str(key),
                 "topic_prefix": "jackson/v1",
                 "max_message_bytes": 65536,
             }
@@ -180,7 +182,7 @@ def test_the_add_on_reads_every_schema_key(config: dict[str, Any], tmp_path: Pat
     assert (relay.hub, relay.url, relay.username, relay.password) == (
         "jackson-rtcc", "mqtts://broker.city.example", "home", "secret",
     )  # fmt: skip
-    assert (relay.ca_file, relay.cert_file, relay.key_file) == (str(ca),) * 3
+    assert (relay.ca_file, relay.cert_file, relay.key_file) == (str(ca), str(cert), str(key))
     assert (relay.topic_prefix, relay.max_message_bytes) == ("jackson/v1", 65536)
     assert [(h.id, h.name, h.kid) for h in parsed.hubs] == [("jackson-rtcc", "Jackson", "k1")]
     assert (parsed.city_port, parsed.control_port) == (8787, 8788)

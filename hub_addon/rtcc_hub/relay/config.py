@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import ssl
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -166,3 +167,16 @@ def relay_name(index: int, entry: object) -> str:
         if described:
             return f"relay {index + 1} ({described})"
     return f"relay {index + 1}"
+
+
+def check_tls_files(ca_file: str | None, cert_file: str | None, key_file: str | None) -> None:
+    """The CA bundle and the client certificate and key load as TLS would load them."""
+    try:
+        context = ssl.create_default_context(cafile=ca_file)
+    except (OSError, ssl.SSLError) as err:
+        raise ValueError(f"ca_file: not a CA bundle in PEM ({err})") from None
+    if cert_file and key_file:
+        try:
+            context.load_cert_chain(cert_file, key_file)
+        except (OSError, ssl.SSLError) as err:
+            raise ValueError(f"cert_file/key_file: not a certificate and its key ({err})") from None

@@ -15,6 +15,7 @@ from rtcc_hub.options import OptionsError, parse_options
 from rtcc_hub.relay import Scheme
 from tests.support.city import CityHub
 from tests.support.hub_process import child_env
+from tests.support.tls import TestCA
 
 HUB = CityHub.generate("jackson-rtcc", "Jackson RTCC")
 
@@ -56,8 +57,11 @@ def test_city_http_false() -> None:
 
 
 def test_a_full_entry(tmp_path: Path) -> None:
-    for name in ("ca.pem", "c.pem", "k.pem"):
-        (tmp_path / name).write_text("x")
+    ca = TestCA(tmp_path)
+    cert, key = ca.issue("home", server=False)
+    (tmp_path / "ca.pem").write_bytes(ca.cert_file.read_bytes())
+    (tmp_path / "c.pem").write_bytes(cert.read_bytes())
+    (tmp_path / "k.pem").write_bytes(key.read_bytes())
     [entry] = parse_options(
         options(
             relay(
@@ -153,6 +157,18 @@ def test_cert_without_key_and_files_on_plain_urls(tmp_path: Path) -> None:
         parse_options(options(relay(cert_file=str(cert))))
     with pytest.raises(OptionsError, match="need an mqtts:// or wss:// url"):
         parse_options(options(relay(url="mqtt://127.0.0.1", ca_file=str(cert))))
+
+
+def test_tls_files_must_load(tmp_path: Path) -> None:
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("not a certificate")
+    with pytest.raises(OptionsError, match=r"relay 1 .*ca_file: not a CA bundle"):
+        parse_options(options(relay(ca_file=str(garbage))))
+    ca = TestCA(tmp_path)
+    cert, _ = ca.issue("home", server=False)
+    _, other_key = ca.issue("other", server=False)
+    with pytest.raises(OptionsError, match="not a certificate and its key"):
+        parse_options(options(relay(cert_file=str(cert), key_file=str(other_key))))
 
 
 def test_two_relays_to_one_broker_are_refused() -> None:
