@@ -19,6 +19,9 @@ class DropReason(StrEnum):
     # Another request reused the Correlation Data of an open stream without being its renewal
     # or cancel: answering would mix into that stream's messages.
     CORRELATION_IN_USE = "correlation_in_use"
+    # A retained request: the broker replays it to every new subscription, so it is a request
+    # delivered late (section 6: "never delivered late"), every time the home reconnects.
+    RETAINED = "retained"
     # More `429 busy` answers were pending than a relay sends at once: beyond that a flood is
     # not even answered.
     FLOOD = "flood"

@@ -458,6 +458,7 @@ def _incoming(message: aiomqtt.Message) -> Incoming:
         correlation=bytes(correlation) if correlation is not None else None,
         user_properties=[(str(name), str(value)) for name, value in user],
         payload=payload if isinstance(payload, bytes) else b"",
+        retained=bool(message.retain),
     )
 
 

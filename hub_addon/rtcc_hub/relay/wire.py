@@ -4,7 +4,8 @@ A request is a PUBLISH to `P/homes/H/requests` with a Response Topic, Correlatio
 properties `method`, `path`, optional `authorization`, and the body as payload. What it is
 answered with, and what is dropped without an answer, is decided here:
 
-- no Response Topic, or one not strictly under `P/homes/H/responses/`: dropped;
+- a retained message (the broker replays it at every subscription: a request delivered
+  late), no Response Topic, or one not strictly under `P/homes/H/responses/`: dropped;
 - no Correlation Data, or empty, or more than 64 bytes: dropped;
 - `method` missing, empty or given twice; `path` missing, given twice, not starting with `/`,
   with a query string or fragment, or with spaces or control characters; `authorization`
@@ -42,6 +43,7 @@ class Incoming:
     correlation: bytes | None
     user_properties: Sequence[tuple[str, str]]
     payload: bytes
+    retained: bool = False  # delivered from the broker's retained store, not live
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +72,8 @@ type Decision = Dropped | Answered | Accepted
 
 def drop_reason(incoming: Incoming, topics: HomeTopics) -> DropReason | None:
     """Why a message is not a request this home may answer at all, or None."""
+    if incoming.retained:
+        return DropReason.RETAINED
     if incoming.response_topic is None:
         return DropReason.NO_RESPONSE_TOPIC
     if not topics.is_response_topic(incoming.response_topic):

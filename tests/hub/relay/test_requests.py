@@ -421,3 +421,32 @@ async def test_a_repeated_request_in_progress_is_answered_once(
     await raw.collect(b"dup")
     await raw.silence(quiet_s=0.5)
     assert len(raw.of(b"dup")) == 1 and len(router.requests) == 1
+
+
+async def test_a_retained_request_is_never_acted_on(
+    start_relay: StartRelay,
+    raw: RawCity,
+    router: StandinRouter,
+    observer: RecordingObserver,
+    home_id: str,
+) -> None:
+    """The broker replays a retained request to every new subscription: at each reconnect it
+    would be a request delivered late."""
+    from paho.mqtt.packettypes import PacketTypes
+
+    from rtcc_hub.relay.mqtt import new_properties
+
+    properties = new_properties(PacketTypes.PUBLISH)
+    properties.ResponseTopic = raw.response_topic
+    properties.CorrelationData = b"kept"
+    properties.UserProperty = [("method", "POST"), ("path", "/api/v1/unlocks")]
+    # (A retained message needs a payload: an empty one deletes what the topic retains.)
+    body = b'{"token": "quota"}'
+    await raw.client.publish(raw.requests_topic, body, qos=1, retain=True, properties=properties)
+    try:
+        await start_relay()
+        await eventually(lambda: observer.dropped() == [DropReason.RETAINED])
+        await raw.silence(quiet_s=0.5)
+        assert router.requests == []
+    finally:
+        await raw.client.publish(raw.requests_topic, b"", qos=1, retain=True)  # clears it

@@ -91,6 +91,7 @@ def test_accepted_request_carries_client_and_hub() -> None:
     ("kw", "reason"),
     [
         ({"response_topic": None}, DropReason.NO_RESPONSE_TOPIC),
+        ({"retained": True}, DropReason.RETAINED),
         ({"response_topic": "x"}, DropReason.FOREIGN_RESPONSE_TOPIC),
         ({"correlation": None}, DropReason.NO_CORRELATION_DATA),
         ({"correlation": b""}, DropReason.BAD_CORRELATION_DATA),
