@@ -84,7 +84,14 @@ class _Message:
 @dataclass(slots=True)
 class _Exchange:
     topic: str
-    queue: asyncio.Queue[_Message] = field(default_factory=asyncio.Queue)
+    # None: the connection to the broker is gone, no answer will come.
+    queue: asyncio.Queue[_Message | None] = field(default_factory=asyncio.Queue)
+
+    async def next(self) -> _Message:
+        message = await self.queue.get()
+        if message is None:
+            raise CityClientError("the connection to the broker was lost")
+        return message
 
 
 class _Assembler:
@@ -153,7 +160,7 @@ class RelayStream:
             frame = _Assembler()
             current: str | None = None
             while True:
-                message = await exchange.queue.get()
+                message = await exchange.next()
                 if "end" in message.properties:
                     self.end = message.properties["end"]
                     return
@@ -256,6 +263,7 @@ class CityRelay:
             await self.aclose()
             raise CityClientError(f"cannot subscribe to responses: {err}") from None
         self._reader = asyncio.create_task(self._read(client))
+        self._reader.add_done_callback(self._lost)
         return self
 
     async def __aexit__(
@@ -299,6 +307,13 @@ class CityRelay:
                     content_type=getattr(properties, "ContentType", None),
                 )
             )
+
+    def _lost(self, reader: asyncio.Task[None]) -> None:
+        """The reader stopped (the connection dropped): every waiting exchange fails now."""
+        if not reader.cancelled():
+            reader.exception()  # retrieved: the loss is reported to each waiting exchange
+        for exchange in self._exchanges.values():
+            exchange.queue.put_nowait(None)
 
     def _status(self, home_id: str, payload: bytes) -> None:
         try:
@@ -382,7 +397,7 @@ class CityRelay:
                 )
                 assembler = _Assembler()
                 while True:
-                    message = await exchange.queue.get()
+                    message = await exchange.next()
                     whole = assembler.add(message)
                     if whole is not None:
                         return _answer(message, whole)

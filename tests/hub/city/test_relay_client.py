@@ -365,3 +365,16 @@ async def test_connect_failure_is_a_client_error(broker: Broker) -> None:
             pass
     with pytest.raises(CityClientError, match="loopback"):
         CityRelay("mqtt://broker.example")
+
+
+async def test_broker_gone_fails_waiting_requests_at_once(broker: Broker, home_id: str) -> None:
+    user = broker.city_username
+    async with CityRelay(
+        broker.url("mqtt"), username=user, password=broker.password(user), timeout_s=30
+    ) as city:
+        waiting = asyncio.create_task(city.home(home_id).health())
+        await asyncio.sleep(0.3)
+        broker.stop()
+        async with asyncio.timeout(5):
+            with pytest.raises(CityClientError, match="lost"):
+                await waiting
