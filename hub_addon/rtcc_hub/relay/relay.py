@@ -61,6 +61,7 @@ type Handler = Callable[[CityRequest], Awaitable[Answer]]
 
 ONLINE = json.dumps({"status": "online"}).encode()
 OFFLINE = json.dumps({"status": "offline"}).encode()
+STOPPED = "stopped: the add-on is shutting down"
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,8 +159,8 @@ class Relay:
             return
         for stream in self._exchanges.streams():
             stream.stop(StreamEnd.SHUTDOWN)
-        client = self._client
-        if client is not None and self._connected:
+        client, was_connected = self._client, self._connected
+        if client is not None and was_connected:
             streams = [t for t in self._tasks if not t.done()]
             if streams:
                 await asyncio.wait(streams, timeout=self._settings.shutdown_grace_s)
@@ -174,6 +175,8 @@ class Relay:
             pending.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._set_connected(False)
+        if was_connected:  # the audit's "connected ... lost" pair closes at shutdown too
+            await self._notify(self._observer.relay_lost(self.identity, STOPPED))
 
     async def _run(self) -> None:
         failures = 0

@@ -107,12 +107,13 @@ async def test_online_retained_after_connecting(
 
 
 async def test_clean_stop_announces_offline(
-    start_relay: StartRelay, broker: Broker, home_id: str
+    start_relay: StartRelay, broker: Broker, home_id: str, observer: RecordingObserver
 ) -> None:
     relay = await start_relay()
     await relay.stop()
     assert await retained_status(broker, home_id) == {"status": "offline"}
     assert relay.status()["connected"] is False
+    assert observer.events[-1] == ("lost", "stopped: the add-on is shutting down")
 
 
 async def test_kill_9_the_will_turns_status_offline(
