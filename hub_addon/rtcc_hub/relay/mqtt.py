@@ -11,6 +11,7 @@ aiomqtt.
 from __future__ import annotations
 
 import asyncio
+import logging
 import ssl
 from typing import Any
 
@@ -23,6 +24,15 @@ from paho.mqtt.reasoncodes import ReasonCode
 from .config import RelayConfig
 
 NO_MATCHING_SUBSCRIBERS = 0x10
+
+
+def paho_logger(parent: str = "rtcc_hub.relay") -> logging.Logger:
+    """A logger for paho that never passes DEBUG on: paho logs every packet at DEBUG with its
+    properties, and a request's `authorization` (a bearer token) is one of them. Made per
+    client, under `parent`, so no global logging setting is touched."""
+    logger = logging.Logger(f"{parent}.paho", logging.INFO)
+    logger.parent = logging.getLogger(parent)
+    return logger
 
 
 def new_properties(packet_type: int) -> Properties:

@@ -38,7 +38,7 @@ from ..timefmt import rfc3339
 from .backoff import reconnect_delay
 from .config import RelayConfig
 from .exchanges import Exchange, ExchangeTable, Repeat, classify_repeat
-from .mqtt import AckingClient, new_properties, publish_properties, tls_context
+from .mqtt import AckingClient, new_properties, paho_logger, publish_properties, tls_context
 from .observer import DropReason, NullObserver, RelayIdentity, RelayObserver
 from .replies import RelayError, relay_error
 from .sink import FrameSink
@@ -231,7 +231,7 @@ class Relay:
             properties=connect,
             tls_context=context,
             websocket_path=broker.path if broker.websocket else None,
-            logger=_LOGGER,
+            logger=paho_logger(),
         )
 
     async def _connection(self) -> None:

@@ -375,3 +375,21 @@ async def test_relays_start_stop_and_status_together(
             await relays.stop()
         assert not any(s["connected"] for s in relays.status())
         assert await retained_status(second, home_id) == {"status": "offline"}
+
+
+async def test_bearer_tokens_never_reach_the_log_even_at_debug(
+    start_relay: StartRelay,
+    city: CityRelay,
+    router: StandinRouter,
+    home_id: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    await start_relay()
+    unlock = router.add_unlock(cameras={"cam": 10})
+    await city.home(home_id).status(unlock.unlock_id, unlock.access_token)
+    relay_records = [r for r in caplog.records if r.name.startswith("rtcc_hub.relay")]
+    assert all(r.levelno >= logging.INFO for r in relay_records if r.name == "rtcc_hub.relay.paho")
+    assert unlock.access_token not in caplog.text  # neither the home's log nor the city's
