@@ -33,7 +33,7 @@ import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
 
 from ..relay.config import DEFAULT_TOPIC_PREFIX, check_topic_prefix, parse_broker_url
-from ..relay.mqtt import new_properties, paho_logger
+from ..relay.mqtt import NO_DELAY, new_properties, paho_logger
 from .client import API_PREFIX, CityApiError, CityClientError, Unlock, _bearer
 
 MAX_BODY_BYTES = 32 * 1024 * 1024  # bounds what a hostile home can make the city buffer
@@ -251,6 +251,7 @@ class CityRelay:
             clean_start=True,
             timeout=self.timeout_s,
             logger=paho_logger("rtcc_hub.city"),
+            socket_options=NO_DELAY,
         )
         client.pending_calls_threshold = 1_000_000  # a broadcast has one pending call per home
         try:

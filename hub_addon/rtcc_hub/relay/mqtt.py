@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import ssl
 from typing import Any
 
@@ -24,6 +25,11 @@ from paho.mqtt.reasoncodes import ReasonCode
 from .config import RelayConfig
 
 NO_MATCHING_SUBSCRIBERS = 0x10
+
+
+# Requests and answers are small and wait for each other: Nagle's algorithm with delayed ACKs
+# would add tens of milliseconds to every exchange.
+NO_DELAY = ((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),)
 
 
 def paho_logger(parent: str = "rtcc_hub.relay") -> logging.Logger:

@@ -38,7 +38,14 @@ from ..timefmt import rfc3339
 from .backoff import reconnect_delay
 from .config import RelayConfig
 from .exchanges import Exchange, ExchangeTable, Repeat, classify_repeat
-from .mqtt import AckingClient, new_properties, paho_logger, publish_properties, tls_context
+from .mqtt import (
+    NO_DELAY,
+    AckingClient,
+    new_properties,
+    paho_logger,
+    publish_properties,
+    tls_context,
+)
 from .observer import DropReason, NullObserver, RelayIdentity, RelayObserver
 from .replies import RelayError, relay_error
 from .sink import FrameSink
@@ -232,6 +239,7 @@ class Relay:
             tls_context=context,
             websocket_path=broker.path if broker.websocket else None,
             logger=paho_logger(),
+            socket_options=NO_DELAY,
         )
 
     async def _connection(self) -> None:
