@@ -154,6 +154,7 @@ class RelayStream:
         relay, correlation = self._relay, secrets.token_bytes(16)
         exchange = relay._open(self._home_id, correlation)
         renewing: asyncio.Task[None] | None = None
+        finished = False
         try:
             await relay._send(self._home_id, correlation, "GET", self._path, self._authorization)
             renewing = asyncio.create_task(self._renew(correlation))
@@ -165,6 +166,7 @@ class RelayStream:
                     self.end = message.properties["end"]
                     return
                 if "frame" not in message.properties:
+                    finished = True  # a plain answer: there is no stream to cancel
                     _answer(message, _Assembler().add(message) or b"").raise_for_error()
                     raise CityClientError("stream answered without frames")
                 if message.properties["frame"] != current:
@@ -176,7 +178,7 @@ class RelayStream:
         finally:
             if renewing is not None:
                 renewing.cancel()
-            if self.end is None:
+            if self.end is None and not finished:
                 # Stopped by the caller (or failed): tell the home, which ends it `cancelled`.
                 with contextlib.suppress(aiomqtt.MqttError, CityClientError, TimeoutError):
                     await relay._send(self._home_id, correlation, "DELETE", self._path, None)

@@ -124,6 +124,8 @@ async def test_refused_stream_raises(
         async for _ in city.home(home_id).stream(unlock.unlock_id, unlock.access_token, "cam"):
             pass
     assert (caught.value.status, caught.value.code) == (403, "not_active")
+    await asyncio.sleep(0.3)
+    assert [r.method for r in router.requests] == ["GET"]  # no needless DELETE afterwards
 
 
 async def test_no_answer_is_a_client_error(broker: Broker, home_id: str) -> None:
