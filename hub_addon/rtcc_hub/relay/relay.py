@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
 
-from ..carriage import Answer, CityRequest, FrameStream, Method, Reply, StreamEnd
+from ..carriage import Answer, CityRequest, FrameStream, Reply, StreamEnd
 from ..timefmt import rfc3339
 from .backoff import reconnect_delay
 from .config import RelayConfig
@@ -486,5 +486,4 @@ def _describe(err: BaseException) -> str:
     return text if len(text) <= 300 else text[:297] + "..."
 
 
-# `Method` is re-exported for callers that build requests for this relay's router.
-__all__ = ["Handler", "Method", "Relay", "RelaySettings", "relay_client_key"]
+__all__ = ["Handler", "Relay", "RelaySettings", "relay_client_key"]
