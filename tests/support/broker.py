@@ -107,7 +107,7 @@ class Broker:
         self._passwords: dict[str, str] = {}
         self._process: subprocess.Popen[bytes] | None = None
         for username in (*self.city_accounts, *homes):
-            self._passwords[username] = secrets.token_urlsafe(18)
+            self._passwords[username] = secrets.token_hex(16)
         self._write_passwords()
         self._write_acl()
         self._write_config()
@@ -184,7 +184,7 @@ class Broker:
 
     def add_home(self, home_id: str) -> str:
         """Enrol one more home (its password); reloads a running broker (SIGHUP)."""
-        self._passwords[home_id] = secrets.token_urlsafe(18)
+        self._passwords[home_id] = secrets.token_hex(16)
         self._write_passwords()
         if self.running:
             assert self._process is not None

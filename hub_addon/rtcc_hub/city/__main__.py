@@ -282,7 +282,8 @@ async def cmd_broadcast(args: argparse.Namespace, relay: CityRelay) -> int:
 
 def cmd_enrol_home(args: argparse.Namespace) -> int:
     home = enrol(args.homes, check_home_id(args.home_id), args.name or "")
-    password = secrets.token_urlsafe(24)
+    # Hex: never starts with '-' (a command line would take it for an option), 192 bits.
+    password = secrets.token_hex(24)
     entry: dict[str, Any] = {
         "hub": args.hub,
         "url": args.relay,

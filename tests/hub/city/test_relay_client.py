@@ -235,7 +235,7 @@ def test_enrol_home_prints_the_relay_entry(
     assert (
         entry["username"] == "home-1"
         and entry["hub"] == "jackson-rtcc"
-        and len(entry["password"]) >= 24
+        and len(entry["password"]) == 48
     )
     assert f"mosquitto_passwd -b /etc/mosquitto/rtcc/passwd home-1 '{entry['password']}'" in out
     assert "password" not in homes.read_text()
