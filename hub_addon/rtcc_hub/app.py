@@ -43,6 +43,8 @@ from .policy import Policy, load_stored_policy
 from .receipts import ReceiptSigner
 from .recorders import Recorders
 from .refusals import RefusalAudit
+from .relay import Relays
+from .relay_audit import RelayAudit
 from .scheduler import Scheduler
 from .state import HomeState
 from .status import AuditEvent, EndReason, UnlockStatus
@@ -139,7 +141,13 @@ class AddOn:
         self.intake = UnlockIntake(state, options.hubs, self.refusals)
         self.clips = ClipService(state, self.access, signer, data_dir)
         self.router = CityRouter(self.intake, self.access, self.clips)
-        self.owner = OwnerControl(state, self.access)
+        self.relays = Relays(
+            options.relays,
+            home_id=state.home_id,
+            handler=self.router.handle,
+            observer=RelayAudit(state, self.refusals),
+        )
+        self.owner = OwnerControl(state, self.access, self.relays.status)
         self.scheduler = Scheduler(state, self.access, self.refusals, self.clips)
         self.stopping = asyncio.Event()
         self.city_port = 0
@@ -253,38 +261,41 @@ class AddOn:
             session, frigate_url=self.options.frigate_url, ha_url=ha_url, ha_token=ha_token
         )
         self.clips.use_recorders(lambda: recorders)
-        city_app = build_city_app(self.router)
+        options = self.options
         control_app = build_control_app(self.owner, self.control_token, self.stopping)
-        for app, host, port, ssl_context, runner_class in (
-            (
-                city_app,
-                self.options.bind,
-                self.options.city_port,
+        self.control_port = await self._serve(
+            web.AppRunner(control_app, access_log=None, shutdown_timeout=2.0),
+            options.control_bind,
+            options.control_port,
+            None,
+        )
+        if options.city_http:
+            city_app = build_city_app(self.router)
+            self.city_port = await self._serve(
+                CityAppRunner(city_app, access_log=None, shutdown_timeout=2.0),
+                options.bind,
+                options.city_port,
                 self._ssl_context(),
-                CityAppRunner,
-            ),
-            (
-                control_app,
-                self.options.control_bind,
-                self.options.control_port,
-                None,
-                web.AppRunner,
-            ),
-        ):
-            runner = runner_class(app, access_log=None, shutdown_timeout=2.0)
-            await runner.setup()
-            site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
-            await site.start()
-            self._runners.append(runner)
-        self.city_port = _bound_port(self._runners[0])
-        self.control_port = _bound_port(self._runners[1])
+            )
         self.scheduler.start()
+        await self.relays.start()
+
+    async def _serve(
+        self, runner: web.AppRunner, host: str, port: int, ssl_context: ssl.SSLContext | None
+    ) -> int:
+        await runner.setup()
+        self._runners.append(runner)
+        site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
+        await site.start()
+        return _bound_port(runner)
 
     def listening_line(self) -> str:
         """The readiness line (printed by __main__; the tests and the demo wait for it)."""
+        city = f"{self.options.bind}:{self.city_port}" if self.options.city_http else "off"
+        relays = f" relays={len(self.relays.relays)}" if self.relays.relays else ""
         return (
-            f"rtcc_hub listening city={self.options.bind}:{self.city_port} "
-            f"control={self.options.control_bind}:{self.control_port}"
+            f"rtcc_hub listening city={city} "
+            f"control={self.options.control_bind}:{self.control_port}{relays}"
         )
 
     async def stop(self) -> None:
@@ -293,6 +304,7 @@ class AddOn:
             return
         self._stopped = True
         self.stopping.set()
+        await self.relays.stop()
         await self.clips.stop()
         await self.access.stop()
         for runner in reversed(self._runners):

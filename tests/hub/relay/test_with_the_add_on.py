@@ -3,6 +3,7 @@ real Mosquitto: the wiring is one constructor call, and section 3 holds over the
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import hashlib
@@ -19,7 +20,7 @@ from rtcc_hub.options import parse_options
 from rtcc_hub.relay import Relays
 from tests.support.broker import Broker
 from tests.support.city import DEFAULT_HOME, CityHub
-from tests.support.relay_fixtures import RecordingObserver, eventually, relay_entry
+from tests.support.relay_fixtures import eventually, relay_entry
 from tests.support.standin_ha import StandinHA
 
 FRONT = "camera.front_door"
@@ -28,11 +29,28 @@ HA_TOKEN = "standin-ha-token"
 
 @dataclass
 class Home:
-    addon: Any  # rtcc_hub.app.AddOn
-    relays: Relays
+    addon: Any  # rtcc_hub.app.AddOn, its relays built from its options
     city: CityRelay
     hub: CityHub
     other: CityHub
+    broker: Broker
+
+    @property
+    def relays(self) -> Relays:
+        return self.addon.relays  # type: ignore[no-any-return]
+
+
+POLICY = {
+    "consent": True,
+    "mode": "auto",
+    "home": dict(DEFAULT_HOME),
+    "max_radius_m": 800,
+    "max_duration_s": 3600,
+    "max_unlocks_per_week": 1000,
+    "allow_live": True,
+    "require_case_number": True,
+    "cameras": [{"entity_id": FRONT, "label": "Front door", "share": True, "max_fps": 5}],
+}
 
 
 @pytest.fixture
@@ -50,41 +68,26 @@ async def home(tmp_path: Path, mosquitto: None) -> AsyncIterator[Home]:
             "ha_url": ha.url,
             "ha_token": HA_TOKEN,
         }
-        addon = await AddOn.create(parse_options(base), tmp_path / "data")
-        await addon.start()
-        broker = Broker(tmp_path / "broker", homes=[addon.home_id])
+        # First start: the home's id, which its broker credentials are issued for.
+        first = await AddOn.create(parse_options(base), tmp_path / "data")
+        home_id = first.home_id
+        await first.stop()
+        broker = Broker(tmp_path / "broker", homes=[home_id])
         broker.start()
-        observer = RecordingObserver()
-        options = parse_options({**base, "relays": [relay_entry(broker, addon.home_id, hub)]})
-        # What the add-on will do: one constructor call over its own router.
-        relays = Relays(
-            options.relays, home_id=addon.home_id, handler=addon.router.handle, observer=observer
+        options = parse_options(
+            {**base, "city_http": False, "relays": [relay_entry(broker, home_id, hub)]}
         )
-        await relays.start()
+        addon = await AddOn.create(options, tmp_path / "data")
+        await addon.start()
         try:
-            await eventually(lambda: relays.relays[0].connected)
-            await addon.owner.put_policy(
-                {
-                    "consent": True,
-                    "mode": "auto",
-                    "home": dict(DEFAULT_HOME),
-                    "max_radius_m": 800,
-                    "max_duration_s": 3600,
-                    "max_unlocks_per_week": 1000,
-                    "allow_live": True,
-                    "require_case_number": True,
-                    "cameras": [
-                        {"entity_id": FRONT, "label": "Front door", "share": True, "max_fps": 5}
-                    ],
-                }
-            )
+            await eventually(lambda: addon.relays.relays[0].connected)
+            await addon.owner.put_policy(POLICY)
             user = broker.city_username
             async with CityRelay(
                 broker.url("mqtt"), username=user, password=broker.password(user)
             ) as city:
-                yield Home(addon, relays, city, hub, other)
+                yield Home(addon, city, hub, other, broker)
         finally:
-            await relays.stop()
             await addon.stop()
             broker.stop()
 
@@ -144,6 +147,98 @@ async def test_the_relay_ends_a_stream_the_owner_revokes(home: Home) -> None:
     assert stream.end == "ended"
 
 
-def test_status_for_the_state(home: Home) -> None:
-    [status] = home.relays.status()
+async def test_relays_in_the_state_and_the_audit_log(home: Home) -> None:
+    state = await home.addon.owner.state_view()
+    [status] = state["relays"]
     assert status["connected"] is True and status["hub"] == "jackson-rtcc"
+    assert status["url"] == home.broker.url("mqtt") and "password" not in status
+    assert home.addon.city_port == 0  # city_http: false, no city listener at all
+    entries = await home.addon.owner.history(0, 1000)
+    [connected] = [e for e in entries if e["event"] == "relay_connected"]
+    assert connected["hub"] == "jackson-rtcc" and connected["detail"] == {
+        "url": home.broker.url("mqtt")
+    }
+    # The broker goes away and comes back: lost, then connected again, both audited.
+    home.broker.restart()
+    await eventually(lambda: home.relays.relays[0].connected, within=30)
+
+    async def events() -> list[str]:
+        return [e["event"] for e in await home.addon.owner.history(0, 1000)]
+
+    for _ in range(100):
+        if (await events()).count("relay_connected") == 2:
+            break
+        await asyncio.sleep(0.1)
+    relay_events = [e for e in await events() if e.startswith("relay_")]
+    assert relay_events[:3] == ["relay_connected", "relay_lost", "relay_connected"]
+    assert (await home.addon.owner.verify()).ok
+
+
+async def test_dropped_requests_are_audited_under_flood_control(home: Home) -> None:
+    import aiomqtt
+
+    from rtcc_hub.ratelimit import RefusalLimiter
+    from tests.support.raw_city import RawCity
+
+    home.addon.refusals.limiter = RefusalLimiter(per_address_burst=5, interval_s=0.3)
+    account = home.broker.city_accounts[1]
+    async with aiomqtt.Client(
+        "127.0.0.1",
+        home.broker.ports["mqtt"],
+        username=account,
+        password=home.broker.password(account),
+        protocol=aiomqtt.ProtocolVersion.V5,
+    ) as client:
+        raw = RawCity(client, home.addon.home_id)
+        for _ in range(20):
+            await raw.send(method="GET", path="/api/v1/health", response_topic=None)
+
+    async def dropped() -> list[dict[str, Any]]:
+        entries = await home.addon.owner.history(0, 1000)
+        return [e for e in entries if e["event"] == "relay_request_dropped"]
+
+    for _ in range(100):
+        entries = await home.addon.owner.history(0, 1000)
+        aggregate = [e for e in entries if e["detail"].get("reason") == "rate_limited"]
+        if len(await dropped()) == 5 and aggregate:
+            break
+        await asyncio.sleep(0.1)
+    singles = await dropped()
+    assert len(singles) == 5  # the burst of this relay's client key
+    assert singles[0]["detail"] == {"reason": "no_response_topic", "url": home.broker.url("mqtt")}
+    assert aggregate[0]["detail"]["dropped"] == 15
+
+
+async def test_a_broker_with_a_certificate_of_another_ca_is_refused_audited_and_retried(
+    tmp_path: Path, mosquitto: None
+) -> None:
+    from rtcc_hub.app import AddOn
+    from tests.support.tls import TestCA
+
+    hub = CityHub.generate("jackson-rtcc", "Jackson RTCC")
+    base = {
+        "hubs": [hub.hub_config()],
+        "city_port": 0,
+        "control_port": 0,
+        "control_token": "control-token-for-relay-tests",
+        "ha_url": "http://127.0.0.1:9",
+        "ha_token": HA_TOKEN,
+    }
+    first = await AddOn.create(parse_options(base), tmp_path / "data")
+    home_id = first.home_id
+    await first.stop()
+    with Broker(tmp_path / "broker", homes=[home_id]) as broker:
+        other = TestCA(tmp_path, "some other CA")
+        entry = relay_entry(broker, home_id, hub, "mqtts", ca_file=str(other.cert_file))
+        addon = await AddOn.create(parse_options({**base, "relays": [entry]}), tmp_path / "data")
+        await addon.start()
+        try:
+            await eventually(lambda: addon.relays.relays[0].status()["last_error"] is not None)
+            entries = await addon.owner.history(0, 1000)
+            [failed] = [e for e in entries if e["event"] == "relay_failed"]
+            assert "certificate verify failed" in failed["detail"]["error"].lower()
+            assert "relay_connected" not in [e["event"] for e in entries]
+            [status] = (await addon.owner.state_view())["relays"]
+            assert status["connected"] is False and status["last_error"]
+        finally:
+            await addon.stop()
