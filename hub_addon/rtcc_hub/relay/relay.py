@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import ssl
 import time
 from collections.abc import Awaitable, Callable
@@ -34,6 +35,7 @@ import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
 
 from ..carriage import Answer, CityRequest, FrameStream, Reply, StreamEnd
+from ..errors import ErrorCode
 from ..timefmt import rfc3339
 from .backoff import reconnect_delay
 from .config import RelayConfig
@@ -47,7 +49,7 @@ from .mqtt import (
     tls_context,
 )
 from .observer import DropReason, NullObserver, RelayIdentity, RelayObserver
-from .replies import RelayError, relay_error
+from .replies import relay_error
 from .sink import FrameSink
 from .topics import HomeTopics
 from .wire import (
@@ -58,6 +60,7 @@ from .wire import (
     Outgoing,
     end_message,
     end_name,
+    file_part,
     read_request,
     reply_messages,
 )
@@ -69,6 +72,8 @@ type Handler = Callable[[CityRequest], Awaitable[Answer]]
 ONLINE = json.dumps({"status": "online"}).encode()
 OFFLINE = json.dumps({"status": "offline"}).encode()
 STOPPED = "stopped: the add-on is shutting down"
+# Parts of a file answer (a clip) in flight at once: its memory stays a few messages large.
+FILE_WINDOW_PARTS = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,7 +298,7 @@ class Relay:
             return
         if self._running >= self._settings.max_concurrent:
             busy = Answered(
-                decision.correlation, decision.response_topic, relay_error(RelayError.BUSY)
+                decision.correlation, decision.response_topic, relay_error(ErrorCode.BUSY)
             )
             await self._answer_itself(client, busy)
             return
@@ -326,7 +331,10 @@ class Relay:
                 raise
             except Exception:
                 _LOGGER.exception("relay %s: the router failed", self.config.url)
-                answer = relay_error(RelayError.INTERNAL_ERROR)
+                answer = relay_error(ErrorCode.INTERNAL_ERROR)
+            if isinstance(answer, Reply) and answer.file is not None:
+                await self._send_file(client, accepted, answer)
+                return
             if isinstance(answer, Reply):
                 await self._send(client, accepted, reply_messages(answer, self._max_bytes))
                 return
@@ -392,6 +400,28 @@ class Relay:
     @property
     def _max_bytes(self) -> int:
         return self.config.max_message_bytes
+
+    async def _send_file(self, client: AckingClient, accepted: Accepted, reply: Reply) -> None:
+        """A body read from its file as it goes (a clip may be hundreds of megabytes): a few
+        parts at a time, each window acknowledged before the next is read. Cut off (no more
+        parts) when it stops being served, as an HTTP transfer is."""
+        assert reply.file is not None
+        parts = max(1, math.ceil(reply.length / self._max_bytes))
+        with await asyncio.to_thread(reply.file.open, "rb") as handle:
+            for first in range(1, parts + 1, FILE_WINDOW_PARTS):
+                if reply.still_served is not None and not reply.still_served():
+                    return
+                window = []
+                for number in range(first, min(parts, first + FILE_WINDOW_PARTS - 1) + 1):
+                    chunk = await asyncio.to_thread(handle.read, self._max_bytes)
+                    window.append(file_part(reply, chunk, number, parts))
+                try:
+                    await self._publish(
+                        client, accepted.response_topic, window, accepted.correlation
+                    )
+                except (aiomqtt.MqttError, TimeoutError) as err:
+                    _LOGGER.debug("relay %s: a file answer was cut off: %s", self.config.url, err)
+                    return
 
     async def _send(
         self, client: AckingClient, accepted: Accepted, messages: list[Outgoing]

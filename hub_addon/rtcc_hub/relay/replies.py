@@ -1,37 +1,32 @@
 """The answers a relay gives itself, for requests that never reach the city router.
 
-Fixed texts, in the city API's error shape `{"error": CODE, "message": TEXT}` (section 3): a
+They come from the one table of errors (errors.py), as every answer does; only the message is
+the relay's own where it can say more (which user properties a request needs). Fixed texts: a
 message never carries anything taken from the request or from the home.
 """
 
 from __future__ import annotations
 
 import json
-from enum import StrEnum
+from types import MappingProxyType
 
 from ..carriage import Reply
+from ..errors import DomainError, ErrorCode
+
+# Relay-specific messages; the status and code are the table's.
+_MESSAGES = MappingProxyType(
+    {
+        ErrorCode.INVALID_REQUEST: (
+            "A relay request needs the user properties method and path (a path of the city"
+            " API, without a query string), each once."
+        ),
+        ErrorCode.METHOD_NOT_ALLOWED: "Method not allowed: use GET, POST or DELETE.",
+        ErrorCode.BUSY: "Too many requests at once on this relay; retry shortly.",
+    }
+)
 
 
-class RelayError(StrEnum):
-    INVALID_REQUEST = "invalid_request"
-    METHOD_NOT_ALLOWED = "method_not_allowed"
-    BUSY = "busy"
-    INTERNAL_ERROR = "internal_error"
-
-
-_ANSWERS: dict[RelayError, tuple[int, str]] = {
-    RelayError.INVALID_REQUEST: (
-        400,
-        "A relay request needs the user properties method and path (a path of the city API,"
-        " without a query string), each once.",
-    ),
-    RelayError.METHOD_NOT_ALLOWED: (405, "Method not allowed: use GET, POST or DELETE."),
-    RelayError.BUSY: (429, "Too many requests at once on this relay; retry shortly."),
-    RelayError.INTERNAL_ERROR: (500, "Internal error."),
-}
-
-
-def relay_error(error: RelayError) -> Reply:
-    status, message = _ANSWERS[error]
-    body = json.dumps({"error": str(error), "message": message}).encode()
-    return Reply(status=status, body=body, content_type="application/json")
+def relay_error(code: ErrorCode) -> Reply:
+    error = DomainError(code, _MESSAGES.get(code))
+    body = json.dumps(error.body()).encode()
+    return Reply(status=error.status, body=body, content_type="application/json")

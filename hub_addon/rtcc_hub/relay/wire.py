@@ -24,8 +24,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from ..carriage import CityRequest, Method, Reply, StreamEnd
+from ..errors import ErrorCode
 from .observer import DropReason
-from .replies import RelayError, relay_error
+from .replies import relay_error
 from .topics import HomeTopics
 
 MAX_CORRELATION_BYTES = 64
@@ -92,7 +93,7 @@ def read_request(incoming: Incoming, topics: HomeTopics, *, client: str, hub: st
         return Dropped(reason or DropReason.NO_CORRELATION_DATA)
     correlation, topic = incoming.correlation, incoming.response_topic
 
-    def answer(error: RelayError) -> Answered:
+    def answer(error: ErrorCode) -> Answered:
         return Answered(correlation, topic, relay_error(error))
 
     values: dict[str, list[str]] = {}
@@ -101,15 +102,15 @@ def read_request(incoming: Incoming, topics: HomeTopics, *, client: str, hub: st
     methods, paths = values.get("method", []), values.get("path", [])
     authorizations = values.get("authorization", [])
     if len(methods) != 1 or not methods[0] or len(paths) != 1 or len(authorizations) > 1:
-        return answer(RelayError.INVALID_REQUEST)
+        return answer(ErrorCode.INVALID_REQUEST)
     path = paths[0]
     authorization = authorizations[0] if authorizations else None
     if not _is_path(path) or (authorization is not None and not _is_header_value(authorization)):
-        return answer(RelayError.INVALID_REQUEST)
+        return answer(ErrorCode.INVALID_REQUEST)
     try:
         method = Method(methods[0])
     except ValueError:
-        return answer(RelayError.METHOD_NOT_ALLOWED)
+        return answer(ErrorCode.METHOD_NOT_ALLOWED)
     return Accepted(
         correlation,
         topic,
@@ -178,6 +179,17 @@ def relayed_headers(headers: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
 def reply_messages(reply: Reply, max_bytes: int) -> list[Outgoing]:
     properties = (("status", str(reply.status)), *relayed_headers(reply.headers))
     return _split(reply.body, properties, reply.content_type or None, max_bytes)
+
+
+def file_part(reply: Reply, chunk: bytes, number: int, parts: int) -> Outgoing:
+    """Part `number` of `parts` of a reply whose body is read from its file (a clip)."""
+    properties: tuple[tuple[str, str], ...] = (
+        ("status", str(reply.status)),
+        *relayed_headers(reply.headers),
+    )
+    if parts > 1:
+        properties = (*properties, ("part", str(number)), ("parts", str(parts)))
+    return Outgoing(chunk, properties, reply.content_type or None)
 
 
 def frame_messages(frame: bytes, number: int, content_type: str, max_bytes: int) -> list[Outgoing]:

@@ -9,6 +9,7 @@ import aiohttp
 import pytest
 
 from tests.support import footage as ft
+from tests.support.relay_fixtures import mosquitto  # noqa: F401 - fixture
 from tests.support.standin_frigate import StandinFrigate
 from tests.support.standin_unifiprotect import StandinHAProtect
 

@@ -369,3 +369,96 @@ async def test_kill_9_while_preparing_leaves_nothing_half_made(
         assert prepared["detail"]["reason"] == "interrupted"
     finally:
         hub.kill()
+
+
+async def test_a_clip_over_a_relay_in_parts(
+    tmp_path: Path, frigate: StandinFrigate, mosquitto: None
+) -> None:
+    """No city port at all: the clip is asked for, followed and downloaded over the relay, its
+    body in parts of max_message_bytes, joined, and its receipt verifies."""
+    from rtcc_hub.city.relay import CityRelay
+    from tests.support.broker import Broker
+    from tests.support.relay_fixtures import eventually, relay_entry
+
+    city = CityHub.generate("jackson-rtcc", "Jackson RTCC", kid="k1")
+    clock = Clock(EPOCH + 600)
+    base = options_dict(city, control_token=CONTROL, frigate_url=frigate.url)
+
+    async def create(options: dict[str, Any]) -> AddOn:
+        return await AddOn.create(
+            parse_options(options),
+            tmp_path / "data",
+            clock=clock,
+            image_processor=FakeProcessor(),  # type: ignore[arg-type]
+            fetch_still=FakeCameras(),
+        )
+
+    first = await create(base)
+    home_id = first.home_id
+    await first.stop()
+    with Broker(tmp_path / "broker", homes=[home_id]) as broker:
+        entry = relay_entry(broker, home_id, city, max_message_bytes=16384)
+        addon = await create({**base, "city_http": False, "relays": [entry]})
+        await addon.start()
+        try:
+            await eventually(lambda: addon.relays.relays[0].connected)
+            doc_cameras = [
+                {
+                    "entity_id": "camera.front_door",
+                    "share": True,
+                    "masks": [MASK],
+                    "max_width": 240,
+                    "recorder": {"source": "frigate", "camera": "front_door"},
+                }
+            ]
+            await addon.owner.put_policy(
+                policy_doc(allow_clips=True, max_clip_age_s=86400, cameras=doc_cameras)
+            )
+            user = broker.city_username
+            async with CityRelay(
+                broker.url("mqtt"), username=user, password=broker.password(user)
+            ) as relay:
+                token = city.token(
+                    home_id,
+                    now=clock(),
+                    scope=["snapshot", "clip"],
+                    footage=FOOTAGE,
+                    area={"lat": 32.2988, "lon": -90.1848, "radius_m": 500},
+                    incident={"id": "I-9", "case_number": "C-1", "offense": "burglary"},
+                )
+                answer = await relay.request(
+                    home_id, "POST", "/api/v1/unlocks", body=json.dumps({"token": token}).encode()
+                )
+                unlock = json.loads(answer.body)
+                bearer = f"Bearer {unlock['access_token']}"
+                base_path = f"/api/v1/unlocks/{unlock['unlock_id']}"
+                camera = unlock["cameras"][0]["id"]
+                asked = await relay.request(
+                    home_id, "POST", f"{base_path}/cameras/{camera}/clips", authorization=bearer
+                )
+                assert asked.status == 202
+                clip = json.loads(asked.body)
+                for _ in range(600):
+                    status = await relay.request(
+                        home_id, "GET", f"{base_path}/clips/{clip['clip_id']}", authorization=bearer
+                    )
+                    clip = json.loads(status.body)
+                    if clip["status"] != "preparing":
+                        break
+                    await asyncio.sleep(0.1)
+                assert clip["status"] == "ready"
+                video = await relay.request(
+                    home_id,
+                    "GET",
+                    f"{base_path}/clips/{clip['clip_id']}/video",
+                    authorization=bearer,
+                )
+                assert video.status == 200 and video.content_type == "video/mp4"
+                assert len(video.body) == clip["bytes"] > 16384  # it came in parts
+                assert hashlib.sha256(video.body).hexdigest() == clip["sha256"]
+                assert video.headers["rtcc-receipt"] == clip["receipt"]
+                view = await relay.request(home_id, "GET", base_path, authorization=bearer)
+                key = load_pem_public_key(json.loads(view.body)["receipt_key"].encode())
+                verify_receipt(key, video.body, clip["receipt"])  # type: ignore[arg-type]
+        finally:
+            await addon.stop()
