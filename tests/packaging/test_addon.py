@@ -234,7 +234,7 @@ def test_dockerfile_installs_libjpeg_turbo_3_and_the_package() -> None:
 
 
 def test_dockerfile_builds_and_checks_the_native_mask_filter() -> None:
-    """The image compiles rtcc_dctmask.c while installing the package and refuses to build
+    """The image compiles rtcc_imaging.c while installing the package and refuses to build
     if the installed package cannot load it (hub_addon/native/check.sh)."""
     instructions = _dockerfile_instructions()
     copies = [rest.split() for word, rest in instructions if word == "COPY"]
@@ -248,9 +248,9 @@ def test_dockerfile_builds_and_checks_the_native_mask_filter() -> None:
     assert build_base < pip < check < cleanup
     pyproject = tomllib.loads((ADDON / "pyproject.toml").read_text(encoding="utf-8"))
     (module,) = pyproject["tool"]["setuptools"]["ext-modules"]
-    assert module["name"] == "rtcc_hub.imaging._dctmask"
-    assert module["sources"] == ["native/rtcc_dctmask.c"]
-    assert (ADDON / "native" / "rtcc_dctmask.c").is_file()
+    assert module["name"] == "rtcc_hub.imaging._native"
+    assert module["sources"] == ["native/rtcc_imaging.c"]
+    assert (ADDON / "native" / "rtcc_imaging.c").is_file()
     assert os.access(ADDON / "native" / "check.sh", os.X_OK)
     setup = (ADDON.parent / "scripts" / "setup.sh").read_text(encoding="utf-8")
     assert re.search(r"native/check.sh\"? \.venv/bin/python \.venv-addon/bin/python", setup)

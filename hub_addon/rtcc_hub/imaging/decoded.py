@@ -1,8 +1,9 @@
 """The decode routes: frames that need scaling, or that the lossless transform cannot take.
 
 `planes`: the frame is decoded straight into its YUV planes (no colour conversion) with
-libjpeg-turbo's DCT-domain scaling to the smallest size that is still at least the target,
-resampled to the exact target (`resize`), masked and encoded with the input's subsampling.
+libjpeg-turbo's (fast) DCT-domain scaling to the smallest size that is still at least the
+target, area-resampled to the exact target (`resize`), masked and encoded with the input's
+subsampling.
 Masks grow to whole MCUs of the *output* JPEG: every painted block is constant (Y = 0,
 Cb = Cr = 128), so its DCT has only a DC term and it decodes to black without ringing from
 neighbouring content. Chroma is neutralised one chroma sample beyond the painted blocks
@@ -26,6 +27,7 @@ import numpy as np
 
 from ..maskgeom import Polygon, Rect, block_rects, cached_block_mask
 from .orientation import upright_pixels, upright_size
+from .native import Native
 from .plan import Plan
 from .resize import U8, decode_factor, resize_into, scaled
 from .turbo import MCU_HEIGHT, MCU_WIDTH, Handle, Header, PixelFormat, Samp
@@ -37,6 +39,7 @@ _RECT_CACHE: Final = 64
 
 def via_planes(
     handle: Handle,
+    native: Native,
     work: Workspace,
     jpeg: bytes,
     header: Header,
@@ -56,11 +59,13 @@ def via_planes(
             if index == 0:
                 # Luma is resampled over the image area only, then its edge is replicated
                 # into the padding to whole chroma samples.
-                resize_into(source[: decoded[1], : decoded[0]], out[: plan.height, : plan.width], work)
+                resize_into(
+                    source[: decoded[1], : decoded[0]], out[: plan.height, : plan.width], work, native
+                )
                 out[: plan.height, plan.width :] = out[: plan.height, plan.width - 1 : plan.width]
                 out[plan.height :, :] = out[plan.height - 1 : plan.height, :]
             else:
-                resize_into(source, out, work)
+                resize_into(source, out, work, native)
         planes = resized
     for index, rects in enumerate(_plane_rects(masks, *target, subsample)):
         _paint(planes[index], rects, 0 if index == 0 else _NEUTRAL_CHROMA)
@@ -69,6 +74,7 @@ def via_planes(
 
 def via_pixels(
     handle: Handle,
+    native: Native,
     work: Workspace,
     jpeg: bytes,
     header: Header,
@@ -91,7 +97,7 @@ def via_pixels(
         if view.shape[:2] == (plan.height, plan.width):
             np.copyto(out, view)
         else:
-            resize_into(view, out, work)
+            resize_into(view, out, work, native)
         pixels = out
     _paint(pixels, _pixel_rects(masks, plan.width, plan.height, plan.subsample), 0)
     return handle.encode_pixels(pixels, pixel_format, plan.subsample, quality)

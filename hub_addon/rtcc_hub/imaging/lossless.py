@@ -22,7 +22,7 @@ from typing import Final
 
 from ..maskgeom import Polygon, cached_block_mask
 from .jpegfile import JpegFile
-from .native import MaskFilter
+from .native import Native
 from .plan import Plan, blocks_per_mcu, fill_dc, transformed_mcu
 from .spec import ImageError
 from .turbo import XOPT_COPYNONE, XOPT_PERFECT, Handle, Region, Transform
@@ -34,7 +34,7 @@ _JFIF_PREFIX: Final = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00"
 
 
 def transform(
-    handle: Handle, mask_filter: MaskFilter, frame: JpegFile, plan: Plan, masks: tuple[Polygon, ...]
+    handle: Handle, native: Native, frame: JpegFile, plan: Plan, masks: tuple[Polygon, ...]
 ) -> bytes:
     options = XOPT_COPYNONE | XOPT_PERFECT  # PERFECT: libjpeg-turbo re-checks `lossless_op`
     spec = Transform(r=Region(0, 0, 0, 0), op=plan.op, options=options)
@@ -43,9 +43,9 @@ def transform(
     # `bitmap` (and the cells it points to) must live until tj3Transform returns.
     bitmap = None
     if grid is not None and grid.any():
-        bitmap = mask_filter.bitmap(grid, blocks_per_mcu(frame, plan.orientation), fill_dc(frame))
+        bitmap = native.bitmap(grid, blocks_per_mcu(frame, plan.orientation), fill_dc(frame))
         spec.data = ctypes.addressof(bitmap.struct)
-        spec.custom_filter = mask_filter.address
+        spec.custom_filter = native.address
     out = handle.transform(
         frame.data, spec, handle.jpeg_buf_size(plan.width, plan.height, plan.subsample)
     )

@@ -1,7 +1,9 @@
-"""The native DCT-domain mask filter (hub_addon/native/rtcc_dctmask.c), loaded with ctypes.
+"""The native part (hub_addon/native/rtcc_imaging.c), loaded with ctypes: the DCT-domain mask
+filter for tj3Transform and the plane resampler of the scaled route.
 
 Why a plain shared library and not a CPython extension module: the filter is a C function
-that libjpeg-turbo calls, not something Python calls. It needs no Python API, no Python.h and
+that libjpeg-turbo calls, not something Python calls, and the resampler takes nothing but
+pointers and integers. It needs no Python API, no Python.h and
 no turbojpeg.h (only two struct layouts), so it builds with nothing but a C compiler, works
 with any interpreter build (free-threaded included), and ctypes hands its address to
 `tj3Transform`. setuptools compiles it when the package is installed (pyproject.toml,
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import ctypes
 import importlib.machinery
-from ctypes import POINTER, c_int32, c_int64, c_uint8
+from ctypes import POINTER, c_int, c_int32, c_int64, c_uint8, c_void_p
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -25,13 +27,13 @@ import numpy.typing as npt
 
 from .spec import ImageError
 
-LIBRARY_STEM: Final = "_dctmask"
+LIBRARY_STEM: Final = "_native"
 _VERSION: Final = 1
 _MAX_COMPONENTS: Final = 4
 
 
 class MaskBitmap(ctypes.Structure):
-    """rtcc_mask_bitmap in rtcc_dctmask.c: keep the two in step (checked by `version`)."""
+    """rtcc_mask_bitmap in rtcc_imaging.c: keep the two in step (checked by `version`)."""
 
     _fields_ = (
         ("version", c_int32),
@@ -60,8 +62,8 @@ def library_path() -> Path:
     )
 
 
-class MaskFilter:
-    """The loaded filter: `address` goes into `tjtransform.customFilter`."""
+class Native:
+    """The loaded library: `address` (the filter) goes into `tjtransform.customFilter`."""
 
     def __init__(self) -> None:
         path = library_path()
@@ -70,12 +72,52 @@ class MaskFilter:
             lib.rtcc_dctmask_version.restype = ctypes.c_int
             version = int(lib.rtcc_dctmask_version())
             address = ctypes.cast(lib.rtcc_dctmask_filter, ctypes.c_void_p).value
+            lib.rtcc_resample.restype = ctypes.c_int
+            lib.rtcc_resample.argtypes = [
+                c_void_p, c_int, c_int, c_int, c_int, c_void_p, c_int, c_int, c_int,
+                c_void_p, c_void_p, c_int, c_void_p, c_void_p, c_int, c_void_p, c_void_p,
+            ]  # fmt: skip
         except (OSError, AttributeError) as err:
             raise ImageError(f"the native mask filter {path} cannot be loaded: {err}") from err
         if version != _VERSION or not address:
             raise ImageError(f"the native mask filter {path} is version {version}, not {_VERSION}")
         self._lib = lib  # keeps the library (and so `address`) alive
         self.address: int = address
+
+    def resample(
+        self,
+        source: npt.NDArray[np.uint8],
+        target: npt.NDArray[np.uint8],
+        columns: Taps,
+        rows: Taps,
+        middle: npt.NDArray[np.uint8],
+        row: npt.NDArray[np.int32],
+    ) -> None:
+        """Resample `source` (rows x cols [x channels]) into `target` (rtcc_resample in the C)."""
+        src_h, src_w = source.shape[:2]
+        dst_h, dst_w = target.shape[:2]
+        channels = source.shape[2] if source.ndim == 3 else 1
+        pixel = (channels,) if channels > 1 else ()
+        if source.strides[1:] != (channels, 1)[: source.ndim - 1] or target.strides[1:] != (
+            channels,
+            1,
+        )[: target.ndim - 1]:
+            raise ImageError("resample needs pixels with contiguous rows")
+        if target.shape[2:] != pixel or source.shape[2:] != pixel:
+            raise ImageError("resample needs the same channels in and out")
+        if middle.size < src_h * dst_w * channels or row.size < dst_w * channels:
+            raise ImageError("resample scratch is too small")
+        if columns.first.size != dst_w or rows.first.size != dst_h:
+            raise ImageError("resample taps do not fit the target")
+        status = self._lib.rtcc_resample(
+            source.ctypes.data, source.strides[0], src_w, src_h, channels,
+            target.ctypes.data, target.strides[0], dst_w, dst_h,
+            columns.first.ctypes.data, columns.weights.ctypes.data, columns.count,
+            rows.first.ctypes.data, rows.weights.ctypes.data, rows.count,
+            middle.ctypes.data, row.ctypes.data,
+        )  # fmt: skip
+        if status != 0:
+            raise ImageError("resample refused its arguments")
 
     @staticmethod
     def bitmap(
@@ -99,6 +141,15 @@ class MaskFilter:
             blocks_masked=0,
         )
         return FrameMask(bitmap, cells)
+
+
+@dataclass(frozen=True, slots=True)
+class Taps:
+    """Resampling taps of one axis: for output i, `count` weights from input `first[i]`."""
+
+    first: npt.NDArray[np.int32]  # (outputs,)
+    weights: npt.NDArray[np.int16]  # (outputs, count), each row summing to 1 << 14
+    count: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,7 @@ from ..maskgeom import MaskError, Polygon, validated_masks
 from . import decoded, lossless
 from .clean import check_clean
 from .jpegfile import LOSSLESS_OR_HIERARCHICAL, SCAN_LIMIT, JpegFile, read_jpeg
-from .native import MaskFilter
+from .native import Native
 from .plan import Plan, Route, plan
 from .spec import ImageError, OutputSpec
 from .turbo import Colorspace, Handle, Header, load_library
@@ -61,7 +61,7 @@ class ImageProcessor:
         self._quality = quality
         # A missing or too old library, or an unbuilt filter, fails here, at start-up.
         self._lib: ctypes.CDLL = load_library(lib_path)
-        self._mask_filter = MaskFilter()
+        self._native = Native()
         self._local = threading.local()
         self._closed = False
         self._worker()
@@ -133,14 +133,28 @@ class ImageProcessor:
     ) -> bytes:
         match chosen.route:
             case Route.LOSSLESS:
-                return lossless.transform(worker.handle, self._mask_filter, frame, chosen, masks)
+                return lossless.transform(worker.handle, self._native, frame, chosen, masks)
             case Route.PLANES:
                 return decoded.via_planes(
-                    worker.handle, worker.work, frame.data, header, chosen, masks, self._quality
+                    worker.handle,
+                    self._native,
+                    worker.work,
+                    frame.data,
+                    header,
+                    chosen,
+                    masks,
+                    self._quality,
                 )
             case Route.PIXELS:
                 return decoded.via_pixels(
-                    worker.handle, worker.work, frame.data, header, chosen, masks, self._quality
+                    worker.handle,
+                    self._native,
+                    worker.work,
+                    frame.data,
+                    header,
+                    chosen,
+                    masks,
+                    self._quality,
                 )
 
 

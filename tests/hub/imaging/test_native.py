@@ -15,7 +15,7 @@ import pytest
 
 import rtcc_hub
 from rtcc_hub.imaging import native
-from rtcc_hub.imaging.native import MaskFilter
+from rtcc_hub.imaging.native import Native
 from rtcc_hub.imaging.turbo import Region, Transform
 
 FILTER = ctypes.CFUNCTYPE(
@@ -23,8 +23,8 @@ FILTER = ctypes.CFUNCTYPE(
 )
 
 
-def call(mask_filter: MaskFilter, coeffs: np.ndarray, region: Region, component: int, data: object) -> int:
-    function = FILTER(mask_filter.address)
+def call(native: Native, coeffs: np.ndarray, region: Region, component: int, data: object) -> int:
+    function = FILTER(native.address)
     transform = Transform(r=Region(0, 0, 0, 0), op=0, options=0)
     transform.data = ctypes.addressof(data) if data is not None else None  # type: ignore[arg-type]
     return int(function(coeffs.ctypes.data, region, region, component, 0, ctypes.byref(transform)))
@@ -41,13 +41,13 @@ def test_the_library_is_built_into_the_installed_package() -> None:
 
 
 def test_masks_exactly_the_marked_mcus() -> None:
-    mask_filter = MaskFilter()
+    native = Native()
     grid = np.zeros((2, 3), dtype=bool)
     grid[0, 1] = grid[1, 2] = True
     # 4:2:0 luma: 2x2 blocks per MCU; a 6-block-wide row (48 px), block row 1 (MCU row 0).
-    frame = mask_filter.bitmap(grid, ((2, 2), (1, 1), (1, 1)), (-205, 0, 0))
+    frame = native.bitmap(grid, ((2, 2), (1, 1), (1, 1)), (-205, 0, 0))
     coeffs = np.arange(6 * 64, dtype=np.int16).reshape(6, 64) + 1
-    assert call(mask_filter, coeffs, Region(0, 8, 48, 8), 0, frame.struct) == 0
+    assert call(native, coeffs, Region(0, 8, 48, 8), 0, frame.struct) == 0
     assert frame.struct.blocks_masked == 2
     for block in range(6):
         if block in (2, 3):  # MCU column 1
@@ -55,7 +55,7 @@ def test_masks_exactly_the_marked_mcus() -> None:
         else:
             assert (coeffs[block] == np.arange(block * 64, block * 64 + 64) + 1).all()
     chroma = np.ones((3, 64), dtype=np.int16)
-    assert call(mask_filter, chroma, Region(0, 8, 24, 8), 1, frame.struct) == 0  # MCU row 1
+    assert call(native, chroma, Region(0, 8, 24, 8), 1, frame.struct) == 0  # MCU row 1
     assert not chroma[2].any() and chroma[:2].all()
 
 
@@ -69,19 +69,19 @@ def test_masks_exactly_the_marked_mcus() -> None:
     ],
 )
 def test_inconsistent_calls_fail(region: Region, component: int, why: str) -> None:
-    mask_filter = MaskFilter()
-    frame = mask_filter.bitmap(np.ones((2, 3), dtype=bool), ((2, 2), (1, 1), (1, 1)), (-205, 0, 0))
+    native = Native()
+    frame = native.bitmap(np.ones((2, 3), dtype=bool), ((2, 2), (1, 1), (1, 1)), (-205, 0, 0))
     coeffs = np.ones((region.w // 8 or 1, 64), dtype=np.int16)
-    assert call(mask_filter, coeffs, region, component, frame.struct) == -1, why
+    assert call(native, coeffs, region, component, frame.struct) == -1, why
 
 
 def test_missing_data_or_wrong_version_fails() -> None:
-    mask_filter = MaskFilter()
+    native = Native()
     coeffs = np.ones((1, 64), dtype=np.int16)
-    assert call(mask_filter, coeffs, Region(0, 0, 8, 8), 0, None) == -1
-    frame = mask_filter.bitmap(np.ones((1, 1), dtype=bool), ((1, 1),), (-128,))
+    assert call(native, coeffs, Region(0, 0, 8, 8), 0, None) == -1
+    frame = native.bitmap(np.ones((1, 1), dtype=bool), ((1, 1),), (-128,))
     frame.struct.version = 99
-    assert call(mask_filter, coeffs, Region(0, 0, 8, 8), 0, frame.struct) == -1
+    assert call(native, coeffs, Region(0, 0, 8, 8), 0, frame.struct) == -1
     assert coeffs.all()  # untouched
 
 

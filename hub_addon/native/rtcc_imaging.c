@@ -1,5 +1,6 @@
 /*
- * DCT-domain masks for libjpeg-turbo's lossless transform (tj3Transform).
+ * The add-on's native part: DCT-domain masks for libjpeg-turbo's lossless transform
+ * (tj3Transform), and a plane resampler for the scaled route (at the end of the file).
  *
  * tj3Transform calls a tjtransform's customFilter once per row of DCT blocks of every
  * component, after the coefficients were (losslessly) rotated or flipped and before they are
@@ -89,6 +90,68 @@ int rtcc_dctmask_filter(short *coeffs, rtcc_tjregion arrayRegion, rtcc_tjregion 
       memset(block, 0, RTCC_COEFFS * sizeof(short));
       block[0] = fill_dc;
       bitmap->blocks_masked++;
+    }
+  }
+  return 0;
+}
+
+/*
+ * Separable resampling of one 8-bit plane, for the scaled route.
+ *
+ * libjpeg-turbo's SIMD IDCTs exist for 1/1, 1/2, 1/4 and 1/8 only (3/4 and the other
+ * eighths run plain C and cost twice a full decode), so frames are decoded at the nearest of
+ * those at or above the target and this bridges the rest (a ratio of at most 2). The taps
+ * are computed in Python (rtcc_hub.imaging.resize: area weights, 14-bit fixed point, each
+ * output's weights summing to 1 << 14); this only applies them: columns first into `middle`
+ * (src_h rows of dst_w pixels), then rows into `dst`. `row` is dst_w * channels int32 of
+ * scratch. Pixels have `channels` interleaved samples (1 for a plane, 3 for RGB).
+ */
+#define RTCC_WEIGHT_BITS 14
+
+int rtcc_resample(const uint8_t *src, int src_stride, int src_w, int src_h, int channels,
+                  uint8_t *dst, int dst_stride, int dst_w, int dst_h, const int32_t *x_first,
+                  const int16_t *x_weights, int x_taps, const int32_t *y_first,
+                  const int16_t *y_weights, int y_taps, uint8_t *middle, int32_t *row) {
+  if (!src || !dst || !middle || !row || !x_first || !x_weights || !y_first || !y_weights)
+    return -1;
+  if (src_w < 1 || src_h < 1 || dst_w < 1 || dst_h < 1 || x_taps < 1 || y_taps < 1 ||
+      channels < 1 || channels > 4 || src_stride < src_w * channels ||
+      dst_stride < dst_w * channels)
+    return -1;
+  for (int x = 0; x < dst_w; x++)
+    if (x_first[x] < 0 || x_first[x] + x_taps > src_w) return -1;
+  for (int y = 0; y < dst_h; y++)
+    if (y_first[y] < 0 || y_first[y] + y_taps > src_h) return -1;
+  const int32_t half = 1 << (RTCC_WEIGHT_BITS - 1);
+
+  const size_t line = (size_t)dst_w * (size_t)channels;
+
+  for (int y = 0; y < src_h; y++) {
+    const uint8_t *in = src + (size_t)y * (size_t)src_stride;
+    uint8_t *out = middle + (size_t)y * line;
+    for (int x = 0; x < dst_w; x++) {
+      const uint8_t *taps = in + (size_t)x_first[x] * (size_t)channels;
+      const int16_t *weights = x_weights + (size_t)x * (size_t)x_taps;
+      for (int c = 0; c < channels; c++) {
+        int32_t acc = half;
+        for (int k = 0; k < x_taps; k++) acc += (int32_t)weights[k] * taps[k * channels + c];
+        acc >>= RTCC_WEIGHT_BITS;
+        out[x * channels + c] = (uint8_t)(acc < 0 ? 0 : acc > 255 ? 255 : acc);
+      }
+    }
+  }
+  for (int y = 0; y < dst_h; y++) {
+    const int16_t *weights = y_weights + (size_t)y * (size_t)y_taps;
+    for (size_t x = 0; x < line; x++) row[x] = half;
+    for (int k = 0; k < y_taps; k++) {
+      const uint8_t *in = middle + (size_t)(y_first[y] + k) * line;
+      const int32_t weight = weights[k];
+      for (size_t x = 0; x < line; x++) row[x] += weight * in[x];
+    }
+    uint8_t *out = dst + (size_t)y * (size_t)dst_stride;
+    for (size_t x = 0; x < line; x++) {
+      const int32_t value = row[x] >> RTCC_WEIGHT_BITS;
+      out[x] = (uint8_t)(value < 0 ? 0 : value > 255 ? 255 : value);
     }
   }
   return 0;
