@@ -96,22 +96,28 @@ int rtcc_dctmask_filter(short *coeffs, rtcc_tjregion arrayRegion, rtcc_tjregion 
 }
 
 /*
- * Separable resampling of one 8-bit plane, for the scaled route.
+ * Separable resampling of one 8-bit image, for the scaled route.
  *
  * libjpeg-turbo's SIMD IDCTs exist for 1/1, 1/2, 1/4 and 1/8 only (3/4 and the other
  * eighths run plain C and cost twice a full decode), so frames are decoded at the nearest of
  * those at or above the target and this bridges the rest (a ratio of at most 2). The taps
  * are computed in Python (rtcc_hub.imaging.resize: area weights, 14-bit fixed point, each
- * output's weights summing to 1 << 14); this only applies them: columns first into `middle`
- * (src_h rows of dst_w pixels), then rows into `dst`. `row` is dst_w * channels int32 of
- * scratch. Pixels have `channels` interleaved samples (1 for a plane, 3 for RGB).
+ * output's weights summing to 1 << 14); this only applies them: rows first into `middle`
+ * (dst_h rows of src_w pixels; a loop the compiler vectorises), then columns into `dst`.
+ * `row` is src_w * channels int32 of scratch. Pixels have `channels` interleaved samples
+ * (1 for a plane, 3 for RGB).
  */
 #define RTCC_WEIGHT_BITS 14
 
-int rtcc_resample(const uint8_t *src, int src_stride, int src_w, int src_h, int channels,
-                  uint8_t *dst, int dst_stride, int dst_w, int dst_h, const int32_t *x_first,
-                  const int16_t *x_weights, int x_taps, const int32_t *y_first,
-                  const int16_t *y_weights, int y_taps, uint8_t *middle, int32_t *row) {
+static inline uint8_t rtcc_clamp(int32_t value) {
+  return (uint8_t)(value < 0 ? 0 : value > 255 ? 255 : value);
+}
+
+int rtcc_resample(const uint8_t *restrict src, int src_stride, int src_w, int src_h,
+                  int channels, uint8_t *restrict dst, int dst_stride, int dst_w, int dst_h,
+                  const int32_t *restrict x_first, const int16_t *restrict x_weights, int x_taps,
+                  const int32_t *restrict y_first, const int16_t *restrict y_weights, int y_taps,
+                  uint8_t *restrict middle, int32_t *restrict row) {
   if (!src || !dst || !middle || !row || !x_first || !x_weights || !y_first || !y_weights)
     return -1;
   if (src_w < 1 || src_h < 1 || dst_w < 1 || dst_h < 1 || x_taps < 1 || y_taps < 1 ||
@@ -123,35 +129,62 @@ int rtcc_resample(const uint8_t *src, int src_stride, int src_w, int src_h, int 
   for (int y = 0; y < dst_h; y++)
     if (y_first[y] < 0 || y_first[y] + y_taps > src_h) return -1;
   const int32_t half = 1 << (RTCC_WEIGHT_BITS - 1);
+  const size_t line = (size_t)src_w * (size_t)channels;
 
-  const size_t line = (size_t)dst_w * (size_t)channels;
-
-  for (int y = 0; y < src_h; y++) {
-    const uint8_t *in = src + (size_t)y * (size_t)src_stride;
-    uint8_t *out = middle + (size_t)y * line;
+  for (int y = 0; y < dst_h; y++) {
+    const int16_t *weights = y_weights + (size_t)y * (size_t)y_taps;
+    uint8_t *restrict mid = middle + (size_t)y * line;
+    const uint8_t *restrict in0 = src + (size_t)y_first[y] * (size_t)src_stride;
+    if (y_taps == 2) { /* one vectorised pass, no accumulator row */
+      const uint8_t *restrict in1 = in0 + src_stride;
+      const int32_t w0 = weights[0], w1 = weights[1];
+      for (size_t x = 0; x < line; x++)
+        mid[x] = rtcc_clamp((half + w0 * in0[x] + w1 * in1[x]) >> RTCC_WEIGHT_BITS);
+      continue;
+    }
+    if (y_taps == 3) {
+      const uint8_t *restrict in1 = in0 + src_stride, *restrict in2 = in1 + src_stride;
+      const int32_t w0 = weights[0], w1 = weights[1], w2 = weights[2];
+      for (size_t x = 0; x < line; x++)
+        mid[x] = rtcc_clamp((half + w0 * in0[x] + w1 * in1[x] + w2 * in2[x]) >> RTCC_WEIGHT_BITS);
+      continue;
+    }
+    for (size_t x = 0; x < line; x++) row[x] = half;
+    for (int k = 0; k < y_taps; k++) {
+      const uint8_t *restrict in = src + (size_t)(y_first[y] + k) * (size_t)src_stride;
+      const int32_t weight = weights[k];
+      for (size_t x = 0; x < line; x++) row[x] += weight * in[x];
+    }
+    for (size_t x = 0; x < line; x++) mid[x] = rtcc_clamp(row[x] >> RTCC_WEIGHT_BITS);
+  }
+  for (int y = 0; y < dst_h; y++) {
+    const uint8_t *in = middle + (size_t)y * line;
+    uint8_t *out = dst + (size_t)y * (size_t)dst_stride;
+    /* Planes after a fast decode factor need 2 or 3 taps: unrolled, they cost a third. */
+    if (channels == 1 && x_taps == 2) {
+      for (int x = 0; x < dst_w; x++) {
+        const uint8_t *t = in + x_first[x];
+        const int16_t *w = x_weights + 2 * (size_t)x;
+        out[x] = rtcc_clamp((half + w[0] * t[0] + w[1] * t[1]) >> RTCC_WEIGHT_BITS);
+      }
+      continue;
+    }
+    if (channels == 1 && x_taps == 3) {
+      for (int x = 0; x < dst_w; x++) {
+        const uint8_t *t = in + x_first[x];
+        const int16_t *w = x_weights + 3 * (size_t)x;
+        out[x] = rtcc_clamp((half + w[0] * t[0] + w[1] * t[1] + w[2] * t[2]) >> RTCC_WEIGHT_BITS);
+      }
+      continue;
+    }
     for (int x = 0; x < dst_w; x++) {
       const uint8_t *taps = in + (size_t)x_first[x] * (size_t)channels;
       const int16_t *weights = x_weights + (size_t)x * (size_t)x_taps;
       for (int c = 0; c < channels; c++) {
         int32_t acc = half;
         for (int k = 0; k < x_taps; k++) acc += (int32_t)weights[k] * taps[k * channels + c];
-        acc >>= RTCC_WEIGHT_BITS;
-        out[x * channels + c] = (uint8_t)(acc < 0 ? 0 : acc > 255 ? 255 : acc);
+        out[x * channels + c] = rtcc_clamp(acc >> RTCC_WEIGHT_BITS);
       }
-    }
-  }
-  for (int y = 0; y < dst_h; y++) {
-    const int16_t *weights = y_weights + (size_t)y * (size_t)y_taps;
-    for (size_t x = 0; x < line; x++) row[x] = half;
-    for (int k = 0; k < y_taps; k++) {
-      const uint8_t *in = middle + (size_t)(y_first[y] + k) * line;
-      const int32_t weight = weights[k];
-      for (size_t x = 0; x < line; x++) row[x] += weight * in[x];
-    }
-    uint8_t *out = dst + (size_t)y * (size_t)dst_stride;
-    for (size_t x = 0; x < line; x++) {
-      const int32_t value = row[x] >> RTCC_WEIGHT_BITS;
-      out[x] = (uint8_t)(value < 0 ? 0 : value > 255 ? 255 : value);
     }
   }
   return 0;

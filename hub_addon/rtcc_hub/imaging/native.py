@@ -105,7 +105,7 @@ class Native:
             raise ImageError("resample needs pixels with contiguous rows")
         if target.shape[2:] != pixel or source.shape[2:] != pixel:
             raise ImageError("resample needs the same channels in and out")
-        if middle.size < src_h * dst_w * channels or row.size < dst_w * channels:
+        if middle.size < dst_h * src_w * channels or row.size < src_w * channels:
             raise ImageError("resample scratch is too small")
         if columns.first.size != dst_w or rows.first.size != dst_h:
             raise ImageError("resample taps do not fit the target")

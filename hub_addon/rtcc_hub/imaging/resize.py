@@ -56,8 +56,11 @@ def area_taps(size_in: int, size_out: int) -> Taps:
     input pixel under its centre.
     """
     ratio = size_in / size_out
-    count = max(1, math.ceil(ratio) + 1) if ratio >= 1 else 1
-    count = min(count, size_in)
+    spans = [
+        math.ceil(min(size_in, (i + 1) * ratio) - 1e-9) - math.floor(i * ratio)
+        for i in range(size_out)
+    ]
+    count = min(size_in, max(spans)) if ratio >= 1 else 1
     first = np.zeros(size_out, dtype=np.int32)
     weights = np.zeros((size_out, count), dtype=np.int16)
     for i in range(size_out):
@@ -92,8 +95,8 @@ def resize_into(source: U8, target: U8, work: Workspace, native: Native) -> None
     channels = source.shape[2] if source.ndim == 3 else 1
     if source.strides[-1] != 1 or source.strides[-2] != channels:
         source = np.ascontiguousarray(source)  # an upright view of a turned frame
-    middle = work.array("resize.middle", (rows_in * cols_out * channels,))
-    row = work.array("resize.row", (cols_out * channels,), np.int32)
+    middle = work.array("resize.middle", (rows_out * cols_in * channels,))
+    row = work.array("resize.row", (cols_in * channels,), np.int32)
     native.resample(
         source, target, area_taps(cols_in, cols_out), area_taps(rows_in, rows_out), middle, row
     )
