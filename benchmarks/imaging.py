@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
 import io
 import json
 import os
@@ -32,7 +31,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import types
 from collections.abc import Callable
@@ -92,14 +90,13 @@ def legacy_processor() -> Any | None:
     module = types.ModuleType("rtcc_hub.legacy_imaging")
     module.__package__ = "rtcc_hub"
     sys.modules[module.__name__] = module
-    exec(compile(source, "legacy_imaging.py", "exec"), module.__dict__)  # noqa: S102
+    exec(compile(source, "legacy_imaging.py", "exec"), module.__dict__)
     return module.ImageProcessor(lib_path=LIB, workers=1)
 
 
 def ha_scaler() -> Callable[[bytes], bytes] | None:
     try:
-        from homeassistant.components.camera import Image
-        from homeassistant.components.camera import img_util
+        from homeassistant.components.camera import Image, img_util
     except ImportError:
         return None
     # HA loads libturbojpeg from the system path; point its singleton at libjpeg-turbo 3.
@@ -130,8 +127,12 @@ def frame_4k(codec: Any, photo: bytes) -> bytes | None:
         from PIL import Image
     except ImportError:
         return None
-    big = Image.open(io.BytesIO(photo)).convert("RGB").resize((3840, 2160), Image.Resampling.LANCZOS)
-    out: bytes = codec.encode(np.asarray(big), quality=85, pixel_format=tj.TJPF_RGB, jpeg_subsample=tj.TJSAMP_420)
+    big = (
+        Image.open(io.BytesIO(photo)).convert("RGB").resize((3840, 2160), Image.Resampling.LANCZOS)
+    )
+    out: bytes = codec.encode(
+        np.asarray(big), quality=85, pixel_format=tj.TJPF_RGB, jpeg_subsample=tj.TJSAMP_420
+    )
     return out
 
 
@@ -156,7 +157,9 @@ def bench_size(label: str, source: bytes, frames: int, legacy: Any | None) -> di
     cases: dict[str, Callable[[], object]] = {
         "bare decode+encode": lambda: codec.encode(
             codec.decode(source, pixel_format=tj.TJPF_RGB),
-            quality=85, pixel_format=tj.TJPF_RGB, jpeg_subsample=subsample,
+            quality=85,
+            pixel_format=tj.TJPF_RGB,
+            jpeg_subsample=subsample,
         ),  # fmt: skip
         "floor: tj3Transform": lambda: floor(source),
         "unmasked, unscaled": lambda: processor.process(source, OutputSpec()),
@@ -175,7 +178,9 @@ def bench_size(label: str, source: bytes, frames: int, legacy: Any | None) -> di
     results = measure(cases, frames)
     processor.close()
     bare, low = results["bare decode+encode"], results["floor: tj3Transform"]
-    print(f"\n{label}: {width}x{height}, {len(source)} bytes; median of {frames}, load {os.getloadavg()[0]:.2f}")
+    print(
+        f"\n{label}: {width}x{height}, {len(source)} bytes; median of {frames}, load {os.getloadavg()[0]:.2f}"
+    )
     print(f"  {'case':34s} {'ms':>8s} {'x bare':>8s} {'x floor':>8s}")
     for name, seconds in results.items():
         print(f"  {name:34s} {seconds * 1000:8.2f} {seconds / bare:8.2f} {seconds / low:8.2f}")
@@ -189,15 +194,25 @@ def quality(source: bytes) -> None:
     processor = ImageProcessor(lib_path=LIB, workers=1)
     out = processor.process(source, OutputSpec(masks=(MASK,)))
     planes_in, planes_out = jp.decode_planes(source), jp.decode_planes(out)
+    # The grown mask: the MCUs (16x16 in this 4:2:0 photo) whose luma changed.
     luma_in, luma_out = planes_in[0], planes_out[0]
+    rows, cols = -(-luma_in.shape[0] // 16), -(-luma_in.shape[1] // 16)
+    padded = np.zeros((rows * 16, cols * 16), dtype=bool)
+    padded[: luma_in.shape[0], : luma_in.shape[1]] = luma_in != luma_out
+    changed_mcus = padded.reshape(rows, 16, cols, 16).any(axis=(1, 3))
+
+    def cells(plane: np.ndarray, block: int) -> np.ndarray:
+        grid = np.repeat(np.repeat(changed_mcus, block, axis=0), block, axis=1)
+        return grid[: plane.shape[0], : plane.shape[1]]
+
+    same_planes = np.array_equal(
+        luma_in[~cells(luma_in, 16)], luma_out[~cells(luma_out, 16)]
+    ) and all(
+        np.array_equal(a[~cells(a, 8)], b[~cells(b, 8)])
+        for a, b in zip(planes_in[1:], planes_out[1:], strict=True)
+    )
     masked = luma_out == 0
-    changed_mcus = (luma_in != luma_out).reshape(luma_in.shape[0] // 16, 16, luma_in.shape[1] // 16, 16).any(axis=(1, 3))
-    grown = np.repeat(np.repeat(changed_mcus, 16, axis=0), 16, axis=1)
-    same_planes = all(
-        np.array_equal(a[~np.repeat(np.repeat(changed_mcus, a.shape[0] // changed_mcus.shape[0], 0), a.shape[1] // changed_mcus.shape[1], 1)],
-                       b[~np.repeat(np.repeat(changed_mcus, b.shape[0] // changed_mcus.shape[0], 0), b.shape[1] // changed_mcus.shape[1], 1)])
-        for a, b in zip(planes_in, planes_out, strict=True)
-    )  # fmt: skip
+    grown = cells(luma_in, 16)
     rgb_in, rgb_out = jp.decode_rgb(source), jp.decode_rgb(out)
     h, w = rgb_in.shape[:2]
     outside = ~grown[:h, :w]
@@ -207,25 +222,38 @@ def quality(source: bytes) -> None:
     identical_far = float((rgb_in[far] == rgb_out[far]).all(axis=1).mean())
     inside = grown[:h, :w] & masked[:h, :w]
     print("\nquality (1080p photo, one mask)")
-    print(f"  lossless route: YUV planes outside the grown mask identical to the camera's: {same_planes}")
+    print(
+        f"  lossless route: YUV planes outside the grown mask identical to the camera's: {same_planes}"
+    )
     print(f"  lossless route: RGB pixels outside the grown mask identical: {100 * identical:.2f} % "
           f"({100 * identical_far:.2f} % beyond the 1-pixel ring where chroma interpolation mixes in the mask)")  # fmt: skip
     print(f"  lossless route: masked pixels max value {int(rgb_out[inside].max())} (border tint), "
           f"{int(rgb_out[inside & jp.erode(inside, 1)].max())} one pixel inside")  # fmt: skip
     goal("lossless: identical outside the grown mask (planes)", same_planes, f"{same_planes}")
     reencoded = tj.TurboJPEG(lib_path=LIB)
-    round_trip = reencoded.decode(reencoded.encode(rgb_in, quality=85, pixel_format=tj.TJPF_RGB, jpeg_subsample=tj.TJSAMP_420), pixel_format=tj.TJPF_RGB)
-    print(f"  for comparison, a q85 re-encode keeps {100 * float((round_trip == rgb_in).all(axis=2).mean()):.1f} % of pixels identical")
+    round_trip = reencoded.decode(
+        reencoded.encode(
+            rgb_in, quality=85, pixel_format=tj.TJPF_RGB, jpeg_subsample=tj.TJSAMP_420
+        ),
+        pixel_format=tj.TJPF_RGB,
+    )
+    print(
+        f"  for comparison, a q85 re-encode keeps {100 * float((round_trip == rgb_in).all(axis=2).mean()):.1f} % of pixels identical"
+    )
     scaled = processor.process(source, OutputSpec(masks=(MASK,), max_width=1280))
     try:
         from PIL import Image
 
-        reference = np.asarray(Image.fromarray(rgb_in).resize((1280, 720), Image.Resampling.LANCZOS)).astype(float)
+        reference = np.asarray(
+            Image.fromarray(rgb_in).resize((1280, 720), Image.Resampling.LANCZOS)
+        ).astype(float)
         got = jp.decode_rgb(scaled).astype(float)
         visible = jp.decode_planes(scaled)[0][:720, :1280] != 0
         visible &= jp.erode(visible, 16)
         mse = float(((got[visible] - reference[visible]) ** 2).mean())
-        print(f"  scaled route (1280x720): PSNR {10 * np.log10(255**2 / mse):.1f} dB against a Lanczos resize of the decoded photo (outside the mask)")
+        print(
+            f"  scaled route (1280x720): PSNR {10 * np.log10(255**2 / mse):.1f} dB against a Lanczos resize of the decoded photo (outside the mask)"
+        )
     except ImportError:
         pass
     processor.close()
@@ -263,7 +291,9 @@ def allocator(frames: int) -> None:
         ).stdout  # fmt: skip
         result = json.loads(out.strip().splitlines()[-1])
         today = f", today's path {result['today'] * 1000:.2f} ms" if "today" in result else ""
-        print(f"  {name:62s} ours {result['ours'] * 1000:.2f} ms{today}; system time {result['sys_s']:.2f} s")
+        print(
+            f"  {name:62s} ours {result['ours'] * 1000:.2f} ms{today}; system time {result['sys_s']:.2f} s"
+        )
 
 
 def http_snapshots(source: bytes, seconds: float) -> None:
@@ -301,9 +331,13 @@ def http_snapshots(source: bytes, seconds: float) -> None:
 
     city = CityHub.generate("bench-rtcc", "Bench RTCC")
     with (
-        PhotoHA(token="bench-ha-token", cameras=[Camera(camera, width=1920, height=1080)]).running() as ha,
+        PhotoHA(
+            token="bench-ha-token", cameras=[Camera(camera, width=1920, height=1080)]
+        ).running() as ha,
         tempfile.TemporaryDirectory() as data,
-        HubProcess(Path(data), hubs=[city.hub_config()], ha_url=ha.url, ha_token="bench-ha-token") as hub,
+        HubProcess(
+            Path(data), hubs=[city.hub_config()], ha_url=ha.url, ha_token="bench-ha-token"
+        ) as hub,
     ):
         hub.put_policy(
             {
@@ -320,8 +354,12 @@ def http_snapshots(source: bytes, seconds: float) -> None:
         async def run() -> int:
             count = 0
             async with aiohttp.ClientSession() as session:
-                token = city.token(hub.home_id, area=area_at(50), scope=["snapshot"], duration_s=600)
-                async with session.post(f"{hub.city_url}/api/v1/unlocks", json={"token": token}) as r:
+                token = city.token(
+                    hub.home_id, area=area_at(50), scope=["snapshot"], duration_s=600
+                )
+                async with session.post(
+                    f"{hub.city_url}/api/v1/unlocks", json={"token": token}
+                ) as r:
                     unlock = await r.json()
                 url = f"{hub.city_url}/api/v1/unlocks/{unlock['unlock_id']}/cameras/{unlock['cameras'][0]['id']}/snapshot"
                 headers = {"Authorization": f"Bearer {unlock['access_token']}"}
@@ -342,7 +380,9 @@ def http_snapshots(source: bytes, seconds: float) -> None:
     ratio = over_http / in_process
     print("\nend to end (1080p photo, mask, max_width 1280, two concurrent clients)")
     print(f"  in process, two threads: {in_process:.1f} frames/s")
-    print(f"  over HTTP (add-on subprocess, stand-in HA, audit and receipt per snapshot): {over_http:.1f} snapshots/s ({ratio:.2f}x)")
+    print(
+        f"  over HTTP (add-on subprocess, stand-in HA, audit and receipt per snapshot): {over_http:.1f} snapshots/s ({ratio:.2f}x)"
+    )
     goal("snapshots over HTTP >= 0.85 x in-process two-thread rate", ratio >= 0.85, f"{ratio:.2f}x")
 
 

@@ -253,10 +253,21 @@ class _Turbo:
     markers, arithmetic coding) and for reading DCT coefficients (a Python customFilter)."""
 
     class Region(ctypes.Structure):
-        _fields_ = (("x", ctypes.c_int), ("y", ctypes.c_int), ("w", ctypes.c_int), ("h", ctypes.c_int))
+        _fields_ = (
+            ("x", ctypes.c_int),
+            ("y", ctypes.c_int),
+            ("w", ctypes.c_int),
+            ("h", ctypes.c_int),
+        )
 
     FILTER = ctypes.CFUNCTYPE(
-        ctypes.c_int, ctypes.POINTER(ctypes.c_short), Region, Region, ctypes.c_int, ctypes.c_int, ctypes.c_void_p
+        ctypes.c_int,
+        ctypes.POINTER(ctypes.c_short),
+        Region,
+        Region,
+        ctypes.c_int,
+        ctypes.c_int,
+        ctypes.c_void_p,
     )
 
     class Transform(ctypes.Structure):
@@ -302,7 +313,14 @@ class _Turbo:
             height, width = rgb.shape[:2]
             fmt = 6 if rgb.shape[2] == 1 else 0  # TJPF_GRAY, TJPF_RGB
             status = lib.tj3Compress8(
-                handle, rgb.ctypes.data, width, 0, height, fmt, ctypes.byref(dst), ctypes.byref(size)
+                handle,
+                rgb.ctypes.data,
+                width,
+                0,
+                height,
+                fmt,
+                ctypes.byref(dst),
+                ctypes.byref(size),
             )
             assert status == 0, lib.tj3GetErrorStr(handle)
             out = ctypes.string_at(dst, size.value)
@@ -329,7 +347,13 @@ class _Turbo:
             transform = self.Transform(self.Region(0, 0, 0, 0), op, 1 << 4, None, callback)
             dst, size = ctypes.c_void_p(), ctypes.c_size_t()  # NOOUTPUT: nothing written
             status = lib.tj3Transform(
-                handle, jpeg, len(jpeg), 1, ctypes.byref(dst), ctypes.byref(size), ctypes.byref(transform)
+                handle,
+                jpeg,
+                len(jpeg),
+                1,
+                ctypes.byref(dst),
+                ctypes.byref(size),
+                ctypes.byref(transform),
             )
             assert status == 0, lib.tj3GetErrorStr(handle)
         finally:

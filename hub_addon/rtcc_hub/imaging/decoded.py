@@ -26,8 +26,8 @@ from typing import Final
 import numpy as np
 
 from ..maskgeom import Polygon, Rect, block_rects, cached_block_mask
-from .orientation import upright_pixels, upright_size
 from .native import Native
+from .orientation import upright_pixels, upright_size
 from .plan import Plan
 from .resize import U8, decode_factor, resize_into, scaled
 from .turbo import MCU_HEIGHT, MCU_WIDTH, Handle, Header, PixelFormat, Samp
@@ -39,6 +39,7 @@ _RECT_CACHE: Final = 64
 
 def via_planes(
     handle: Handle,
+    *,
     native: Native,
     work: Workspace,
     jpeg: bytes,
@@ -60,7 +61,10 @@ def via_planes(
                 # Luma is resampled over the image area only, then its edge is replicated
                 # into the padding to whole chroma samples.
                 resize_into(
-                    source[: decoded[1], : decoded[0]], out[: plan.height, : plan.width], work, native
+                    source[: decoded[1], : decoded[0]],
+                    out[: plan.height, : plan.width],
+                    work,
+                    native,
                 )
                 out[: plan.height, plan.width :] = out[: plan.height, plan.width - 1 : plan.width]
                 out[plan.height :, :] = out[plan.height - 1 : plan.height, :]
@@ -74,6 +78,7 @@ def via_planes(
 
 def via_pixels(
     handle: Handle,
+    *,
     native: Native,
     work: Workspace,
     jpeg: bytes,
@@ -89,11 +94,11 @@ def via_pixels(
     upright = upright_size(plan.orientation, header.width, header.height)
     factor = decode_factor(*upright, target, handle.scaling_factors())
     stored = (scaled(header.width, factor), scaled(header.height, factor))
-    pixels = work.array("pixels.decoded", (stored[1], stored[0], channels))
+    pixels = work.u8("pixels.decoded", (stored[1], stored[0], channels))
     handle.decode_pixels(jpeg, factor, pixels, pixel_format)
     view = upright_pixels(pixels, plan.orientation)
     if view.shape[:2] != (plan.height, plan.width) or view is not pixels:
-        out = work.array("pixels.upright", (plan.height, plan.width, channels))
+        out = work.u8("pixels.upright", (plan.height, plan.width, channels))
         if view.shape[:2] == (plan.height, plan.width):
             np.copyto(out, view)
         else:
@@ -116,7 +121,7 @@ def _plane_shape(index: int, width: int, height: int, subsample: Samp) -> tuple[
 def _planes(work: Workspace, name: str, subsample: Samp, width: int, height: int) -> list[U8]:
     count = 1 if subsample == Samp.GRAY else 3
     return [
-        work.array(f"planes.{name}.{i}", _plane_shape(i, width, height, subsample))
+        work.u8(f"planes.{name}.{i}", _plane_shape(i, width, height, subsample))
         for i in range(count)
     ]
 

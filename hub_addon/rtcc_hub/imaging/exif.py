@@ -22,33 +22,35 @@ _UPRIGHT: Final = 1
 
 def exif_orientation(payload: bytes) -> int | None:
     """Orientation (1..8) from an APP1 payload; None if it is not Exif or names none usable."""
+    found = _ifd0(payload)
+    if found is None:
+        return None
+    order, tiff, entries, count = found
+    for index in range(count):
+        at = entries + index * _IFD_ENTRY
+        tag, kind, values = struct.unpack_from(order + "HHI", tiff, at)
+        if tag == _ORIENTATION_TAG:
+            (value,) = struct.unpack_from(order + "H", tiff, at + 8)
+            usable = kind == _SHORT and values == 1 and 1 <= value <= 8
+            return int(value) if usable else None
+    return None
+
+
+def _ifd0(payload: bytes) -> tuple[str, bytes, int, int] | None:
+    """(byte order, TIFF data, offset of IFD0's entries, entry count), or None if malformed."""
     if not payload.startswith(EXIF_ID):
         return None
     tiff = payload[len(EXIF_ID) :]
-    if tiff[:4] == b"II*\x00":
-        order = "<"
-    elif tiff[:4] == b"MM\x00*":
-        order = ">"
-    else:
-        return None
-    if len(tiff) < 8:
+    order = {b"II*\x00": "<", b"MM\x00*": ">"}.get(tiff[:4])
+    if order is None or len(tiff) < 8:
         return None
     (ifd,) = struct.unpack_from(order + "I", tiff, 4)
     if ifd < 8 or ifd + 2 > len(tiff):
         return None
     (count,) = struct.unpack_from(order + "H", tiff, ifd)
-    entries = ifd + 2
-    if entries + count * _IFD_ENTRY > len(tiff):
+    if ifd + 2 + count * _IFD_ENTRY > len(tiff):
         return None
-    for index in range(count):
-        tag, kind, values = struct.unpack_from(order + "HHI", tiff, entries + index * _IFD_ENTRY)
-        if tag != _ORIENTATION_TAG:
-            continue
-        if kind != _SHORT or values != 1:
-            return None
-        (value,) = struct.unpack_from(order + "H", tiff, entries + index * _IFD_ENTRY + 8)
-        return int(value) if 1 <= value <= 8 else None
-    return None
+    return order, tiff, ifd + 2, count
 
 
 def frame_orientation(app1_payloads: list[bytes]) -> int:

@@ -88,6 +88,7 @@ class Native:
         self,
         source: npt.NDArray[np.uint8],
         target: npt.NDArray[np.uint8],
+        *,
         columns: Taps,
         rows: Taps,
         middle: npt.NDArray[np.uint8],
@@ -98,10 +99,14 @@ class Native:
         dst_h, dst_w = target.shape[:2]
         channels = source.shape[2] if source.ndim == 3 else 1
         pixel = (channels,) if channels > 1 else ()
-        if source.strides[1:] != (channels, 1)[: source.ndim - 1] or target.strides[1:] != (
-            channels,
-            1,
-        )[: target.ndim - 1]:
+        if (
+            source.strides[1:] != (channels, 1)[: source.ndim - 1]
+            or target.strides[1:]
+            != (
+                channels,
+                1,
+            )[: target.ndim - 1]
+        ):
             raise ImageError("resample needs pixels with contiguous rows")
         if target.shape[2:] != pixel or source.shape[2:] != pixel:
             raise ImageError("resample needs the same channels in and out")

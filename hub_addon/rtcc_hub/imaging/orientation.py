@@ -76,20 +76,28 @@ def upright_pixels[T: np.generic](
     pixels: npt.NDArray[T], orientation: Orientation
 ) -> npt.NDArray[T]:
     """A view of `pixels` (rows x cols [x channels]) as the viewer shows it."""
-    match orientation:
-        case Orientation.UPRIGHT:
-            return pixels
-        case Orientation.MIRRORED:
-            return pixels[:, ::-1]
-        case Orientation.ROTATED_180:
-            return pixels[::-1, ::-1]
-        case Orientation.FLIPPED:
-            return pixels[::-1]
-        case Orientation.TRANSPOSED:
-            return pixels.swapaxes(0, 1)
-        case Orientation.ROTATED_90_CW:
-            return pixels[::-1].swapaxes(0, 1)
-        case Orientation.TRANSVERSED:
-            return pixels[::-1, ::-1].swapaxes(0, 1)
-        case Orientation.ROTATED_270_CW:
-            return pixels[:, ::-1].swapaxes(0, 1)
+    flipped = pixels
+    if orientation in _REVERSE_ROWS:
+        flipped = flipped[::-1]
+    if orientation in _REVERSE_COLUMNS:
+        flipped = flipped[:, ::-1]
+    return flipped.swapaxes(0, 1) if transposes(orientation) else flipped
+
+
+# The stored rows and columns each orientation reverses before (for 5-8) swapping the axes.
+_REVERSE_ROWS: Final = frozenset(
+    {
+        Orientation.ROTATED_180,
+        Orientation.FLIPPED,
+        Orientation.ROTATED_90_CW,
+        Orientation.TRANSVERSED,
+    }
+)
+_REVERSE_COLUMNS: Final = frozenset(
+    {
+        Orientation.MIRRORED,
+        Orientation.ROTATED_180,
+        Orientation.TRANSVERSED,
+        Orientation.ROTATED_270_CW,
+    }
+)

@@ -58,7 +58,9 @@ def plan(frame: JpegFile, header: Header, max_width: int | None) -> Plan:
         mcu_w, mcu_h = stored_mcu(frame)
         op = lossless_op(orientation, header.width, header.height, mcu_w, mcu_h)
         if op is not None and 1 <= frame.dc_steps[0] <= _MAX_DC_STEP:
-            subsample = TRANSPOSED[header.subsample] if transposes(orientation) else header.subsample
+            subsample = (
+                TRANSPOSED[header.subsample] if transposes(orientation) else header.subsample
+            )
             return Plan(Route.LOSSLESS, orientation, width, height, op, subsample)
     if dct_friendly and orientation == Orientation.UPRIGHT:
         return Plan(Route.PLANES, orientation, width, height, subsample=header.subsample)

@@ -131,31 +131,19 @@ class ImageProcessor:
         chosen: Plan,
         masks: tuple[Polygon, ...],
     ) -> bytes:
-        match chosen.route:
-            case Route.LOSSLESS:
-                return lossless.transform(worker.handle, self._native, frame, chosen, masks)
-            case Route.PLANES:
-                return decoded.via_planes(
-                    worker.handle,
-                    self._native,
-                    worker.work,
-                    frame.data,
-                    header,
-                    chosen,
-                    masks,
-                    self._quality,
-                )
-            case Route.PIXELS:
-                return decoded.via_pixels(
-                    worker.handle,
-                    self._native,
-                    worker.work,
-                    frame.data,
-                    header,
-                    chosen,
-                    masks,
-                    self._quality,
-                )
+        if chosen.route == Route.LOSSLESS:
+            return lossless.transform(worker.handle, self._native, frame, chosen, masks)
+        decode = decoded.via_planes if chosen.route == Route.PLANES else decoded.via_pixels
+        return decode(
+            worker.handle,
+            native=self._native,
+            work=worker.work,
+            jpeg=frame.data,
+            header=header,
+            plan=chosen,
+            masks=masks,
+            quality=self._quality,
+        )
 
 
 def _checked_masks(spec: OutputSpec) -> tuple[Polygon, ...]:

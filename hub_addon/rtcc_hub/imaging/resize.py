@@ -69,7 +69,7 @@ def area_taps(size_in: int, size_out: int) -> Taps:
             weights[i, 0] = _WEIGHT_ONE
             continue
         low, high = i * ratio, min(size_in, (i + 1) * ratio)
-        start = min(int(math.floor(low)), size_in - count)
+        start = min(math.floor(low), size_in - count)
         first[i] = start
         shares = [
             max(0.0, min(high, start + k + 1) - max(low, start + k)) / ratio for k in range(count)
@@ -95,8 +95,13 @@ def resize_into(source: U8, target: U8, work: Workspace, native: Native) -> None
     channels = source.shape[2] if source.ndim == 3 else 1
     if source.strides[-1] != 1 or source.strides[-2] != channels:
         source = np.ascontiguousarray(source)  # an upright view of a turned frame
-    middle = work.array("resize.middle", (rows_out * cols_in * channels,))
+    middle = work.u8("resize.middle", (rows_out * cols_in * channels,))
     row = work.array("resize.row", (cols_in * channels,), np.int32)
     native.resample(
-        source, target, area_taps(cols_in, cols_out), area_taps(rows_in, rows_out), middle, row
+        source,
+        target,
+        columns=area_taps(cols_in, cols_out),
+        rows=area_taps(rows_in, rows_out),
+        middle=middle,
+        row=row,
     )

@@ -26,9 +26,7 @@ class Buffer:
             self._raw = np.empty(size + size // 8, dtype=np.uint8)
         return self._raw[:size]
 
-    def array[T: np.generic](
-        self, shape: tuple[int, ...], dtype: type[T]
-    ) -> npt.NDArray[T]:
+    def array[T: np.generic](self, shape: tuple[int, ...], dtype: type[T]) -> npt.NDArray[T]:
         """A C-contiguous array of `shape` over this buffer (contents undefined)."""
         itemsize = np.dtype(dtype).itemsize
         count = 1
@@ -47,9 +45,12 @@ class Workspace:
         self._buffers: dict[str, Buffer] = {}
 
     def array[T: np.generic](
-        self, name: str, shape: tuple[int, ...], dtype: type[T] = np.uint8
+        self, name: str, shape: tuple[int, ...], dtype: type[T]
     ) -> npt.NDArray[T]:
         buffer = self._buffers.get(name)
         if buffer is None:
             buffer = self._buffers[name] = Buffer()
         return buffer.array(shape, dtype)
+
+    def u8(self, name: str, shape: tuple[int, ...]) -> npt.NDArray[np.uint8]:
+        return self.array(name, shape, np.uint8)

@@ -83,7 +83,11 @@ def test_many_threads_one_handle_each() -> None:
     ]
     processor = ImageProcessor(workers=1)
     try:
-        expected = {(i, j): processor.process(f, s) for i, f in enumerate(frames) for j, s in enumerate(SPECS)}
+        expected = {
+            (i, j): processor.process(f, s)
+            for i, f in enumerate(frames)
+            for j, s in enumerate(SPECS)
+        }
         handles: dict[int, int] = {}
         failures: list[BaseException] = []
         start = threading.Barrier(16)

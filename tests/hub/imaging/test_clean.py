@@ -47,7 +47,15 @@ ALLOWED = {0xD8, 0xE0, 0xDB, 0xC4, 0xC0, 0xC1, 0xDA, 0xD9}
 def assert_clean(out: bytes) -> None:
     assert set(markers(out)) <= ALLOWED
     assert metadata_markers(out) == []
-    for secret in (SECRET, EXIF_GPS[6:20], COMMENT, b"Jane Doe", b"ICC_PROFILE", b"32.2988", b"thumb"):
+    for secret in (
+        SECRET,
+        EXIF_GPS[6:20],
+        COMMENT,
+        b"Jane Doe",
+        b"ICC_PROFILE",
+        b"32.2988",
+        b"thumb",
+    ):
         assert secret not in out
     assert out[2:20] == b"\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
 
@@ -78,7 +86,9 @@ def test_camera_density_is_not_copied(processor: ImageProcessor) -> None:
 
 def test_fill_bytes_and_stray_markers_are_dropped(processor: ImageProcessor) -> None:
     sos, eoi = BASE.index(b"\xff\xda"), BASE.rindex(b"\xff\xd9")
-    padded = BASE[:sos] + b"\xff\xff\xff\x01" + b"\xff\xd3" + BASE[sos:eoi] + b"\xff\xff" + BASE[eoi:]
+    padded = (
+        BASE[:sos] + b"\xff\xff\xff\x01" + b"\xff\xd3" + BASE[sos:eoi] + b"\xff\xff" + BASE[eoi:]
+    )
     out = processor.process(padded, OutputSpec())
     assert_clean(out)
     assert b"\xff\xff" not in out
@@ -89,7 +99,9 @@ def test_fill_bytes_and_stray_markers_are_dropped(processor: ImageProcessor) -> 
 @pytest.mark.parametrize(
     "where", ["after-last-scan", "between-restart-intervals", "between-progressive-scans"]
 )
-def test_bytes_hidden_in_a_scan_are_refused(processor: ImageProcessor, route: str, where: str) -> None:
+def test_bytes_hidden_in_a_scan_are_refused(
+    processor: ImageProcessor, route: str, where: str
+) -> None:
     """Bytes a decoder skips ("extraneous bytes before marker") carry data: refused."""
     if where == "after-last-scan":
         eoi = BASE.rindex(b"\xff\xd9")
@@ -106,7 +118,11 @@ def test_bytes_hidden_in_a_scan_are_refused(processor: ImageProcessor, route: st
 
 
 @pytest.mark.parametrize("route", ROUTES)
-@pytest.mark.parametrize("jpeg", [BASE, PROGRESSIVE, encode_frame(picture(64, 48), "444", restart_rows=1)], ids=["baseline", "progressive", "restarts"])
+@pytest.mark.parametrize(
+    "jpeg",
+    [BASE, PROGRESSIVE, encode_frame(picture(64, 48), "444", restart_rows=1)],
+    ids=["baseline", "progressive", "restarts"],
+)
 def test_truncated_frames_with_an_eoi_appended_are_refused(
     processor: ImageProcessor, route: str, jpeg: bytes
 ) -> None:
@@ -116,7 +132,9 @@ def test_truncated_frames_with_an_eoi_appended_are_refused(
 
 
 @pytest.mark.parametrize("route", ROUTES)
-def test_progressive_frames_cut_at_a_scan_boundary_are_refused(processor: ImageProcessor, route: str) -> None:
+def test_progressive_frames_cut_at_a_scan_boundary_are_refused(
+    processor: ImageProcessor, route: str
+) -> None:
     """libjpeg-turbo decodes these without a warning (a blurry partial picture)."""
     scans = [i for i in range(len(PROGRESSIVE) - 1) if PROGRESSIVE[i : i + 2] == b"\xff\xda"]
     assert len(scans) > 3

@@ -62,7 +62,11 @@ def masked_mcus(
 
 
 def check_coefficients(
-    source: bytes, out: bytes, blocks: tuple[int, int], masks: tuple[Polygon, ...], mcu: tuple[int, int]
+    source: bytes,
+    out: bytes,
+    blocks: tuple[int, int],
+    masks: tuple[Polygon, ...],
+    mcu: tuple[int, int],
 ) -> np.ndarray:
     """Outside the masked MCUs every coefficient equals the camera's; inside, AC 0 and one
     DC per component (black luma, neutral chroma). Returns the masked MCU grid."""
@@ -108,10 +112,14 @@ def test_outside_the_mask_the_camera_coefficients_survive(
     # Decoded: identical planes outside, black inside (exactly, beyond the border tint).
     pixels = np.repeat(np.repeat(mcus, mcu_h, axis=0), mcu_w, axis=1)[:height, :width]
     planes_in, planes_out = decode_planes(source), decode_planes(out)
-    np.testing.assert_array_equal(planes_out[0][:height, :width][~pixels], planes_in[0][:height, :width][~pixels])
+    np.testing.assert_array_equal(
+        planes_out[0][:height, :width][~pixels], planes_in[0][:height, :width][~pixels]
+    )
     assert int(planes_out[0][:height, :width][pixels].max()) == 0
     for chroma_in, chroma_out in zip(planes_in[1:], planes_out[1:], strict=True):
-        cells = np.repeat(np.repeat(mcus, 8, axis=0), 8, axis=1)[: chroma_in.shape[0], : chroma_in.shape[1]]
+        cells = np.repeat(np.repeat(mcus, 8, axis=0), 8, axis=1)[
+            : chroma_in.shape[0], : chroma_in.shape[1]
+        ]
         np.testing.assert_array_equal(chroma_out[~cells], chroma_in[~cells])
         assert set(np.unique(chroma_out[cells]).tolist()) == {128}
     rgb = decode_rgb(out)
@@ -125,7 +133,9 @@ def test_border_tint_is_bounded_and_only_colour(processor: ImageProcessor, fmt: 
     rgb = np.zeros((256, 256, 3), dtype=np.uint8)
     rgb[:] = (0, 0, 255)
     source = encode_frame(rgb, fmt, quality=95)
-    out = processor.process(source, OutputSpec(masks=(((0.25, 0.25), (0.75, 0.25), (0.75, 0.75), (0.25, 0.75)),)))
+    out = processor.process(
+        source, OutputSpec(masks=(((0.25, 0.25), (0.75, 0.25), (0.75, 0.75), (0.25, 0.75)),))
+    )
     luma = decode_planes(out)[0]
     masked = luma == 0
     decoded = decode_rgb(out).astype(int)
@@ -136,7 +146,14 @@ def test_border_tint_is_bounded_and_only_colour(processor: ImageProcessor, fmt: 
 
 @pytest.mark.parametrize(
     ("width", "height", "fmt"),
-    [(1, 1, "420"), (1, 1, "gray"), (17, 9, "420"), (17, 9, "444"), (8193, 16, "420"), (33, 47, "411")],
+    [
+        (1, 1, "420"),
+        (1, 1, "gray"),
+        (17, 9, "420"),
+        (17, 9, "444"),
+        (8193, 16, "420"),
+        (33, 47, "411"),
+    ],
 )
 def test_odd_sizes(processor: ImageProcessor, width: int, height: int, fmt: str) -> None:
     mcu_w, mcu_h, blocks = FORMATS[fmt]
@@ -174,7 +191,14 @@ def test_coarse_luma_quantiser_is_masked_after_decoding(processor: ImageProcesso
     wide = b"".join(b"\x00" + bytes([v]) for v in table)
     wide = b"\x08\x00" + wide[2:]  # DC step 2048
     length = 2 + 1 + 128
-    patched = bytes(source[:dqt]) + b"\xff\xdb" + length.to_bytes(2, "big") + b"\x10" + wide + bytes(source[dqt + 69 :])
+    patched = (
+        bytes(source[:dqt])
+        + b"\xff\xdb"
+        + length.to_bytes(2, "big")
+        + b"\x10"
+        + wide
+        + bytes(source[dqt + 69 :])
+    )
     spec = OutputSpec(masks=(TRIANGLE,))
     assert processor.route(patched, spec) == Route.PLANES
     out = processor.process(patched, spec)

@@ -19,7 +19,13 @@ from rtcc_hub.imaging.native import Native
 from rtcc_hub.imaging.turbo import Region, Transform
 
 FILTER = ctypes.CFUNCTYPE(
-    ctypes.c_int, ctypes.c_void_p, Region, Region, ctypes.c_int, ctypes.c_int, ctypes.POINTER(Transform)
+    ctypes.c_int,
+    ctypes.c_void_p,
+    Region,
+    Region,
+    ctypes.c_int,
+    ctypes.c_int,
+    ctypes.POINTER(Transform),
 )
 
 
@@ -85,7 +91,9 @@ def test_missing_data_or_wrong_version_fails() -> None:
     assert coeffs.all()  # untouched
 
 
-def test_a_missing_library_stops_the_processor(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_a_missing_library_stops_the_processor(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     from rtcc_hub.imaging import ImageError, ImageProcessor
 
     monkeypatch.setattr(native, "__file__", str(tmp_path / "native.py"))

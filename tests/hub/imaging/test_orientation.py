@@ -36,14 +36,20 @@ def upright_scene(width: int, height: int) -> np.ndarray:
     return rgb
 
 
-def oriented_jpeg(width: int, height: int, orientation: int, fmt: str = "420", **kw: object) -> bytes:
+def oriented_jpeg(
+    width: int, height: int, orientation: int, fmt: str = "420", **kw: object
+) -> bytes:
     stored = stored_for(upright_scene(width, height), orientation)
     jpeg = encode_frame(stored, fmt, quality=95, **kw)  # type: ignore[arg-type]
-    return splice_after_soi(jpeg, exif_orientation_segment(orientation, big_endian=orientation % 2 == 0))
+    return splice_after_soi(
+        jpeg, exif_orientation_segment(orientation, big_endian=orientation % 2 == 0)
+    )
 
 
 @pytest.mark.parametrize("orientation", range(1, 9))
-@pytest.mark.parametrize(("width", "height"), [(320, 192), (330, 250)], ids=["whole-mcus", "partial-mcus"])
+@pytest.mark.parametrize(
+    ("width", "height"), [(320, 192), (330, 250)], ids=["whole-mcus", "partial-mcus"]
+)
 def test_upright_and_masked_where_the_owner_sees_it(
     processor: ImageProcessor, orientation: int, width: int, height: int
 ) -> None:
@@ -73,11 +79,15 @@ def test_upright_and_masked_where_the_owner_sees_it(
 
 
 @pytest.mark.parametrize("orientation", range(2, 9))
-def test_lossless_turn_keeps_the_camera_coefficients(processor: ImageProcessor, orientation: int) -> None:
+def test_lossless_turn_keeps_the_camera_coefficients(
+    processor: ImageProcessor, orientation: int
+) -> None:
     """Unmasked, the output's coefficients are the camera's, turned by libjpeg-turbo's op."""
     source = oriented_jpeg(320, 192, orientation, "422")
     out = processor.process(source, OutputSpec())
-    for turned, after in zip(coefficients(source, OPS[orientation]), coefficients(out), strict=True):
+    for turned, after in zip(
+        coefficients(source, OPS[orientation]), coefficients(out), strict=True
+    ):
         np.testing.assert_array_equal(turned, after)
 
 
@@ -94,13 +104,17 @@ def test_scaled_frames_are_turned_too(processor: ImageProcessor, orientation: in
 @pytest.mark.parametrize("fmt", ["gray", "444", "411"])
 def test_other_layouts(processor: ImageProcessor, fmt: str) -> None:
     for orientation in (5, 6, 8):
-        out = processor.process(oriented_jpeg(256, 128, orientation, fmt), OutputSpec(masks=(TOP_LEFT,)))
+        out = processor.process(
+            oriented_jpeg(256, 128, orientation, fmt), OutputSpec(masks=(TOP_LEFT,))
+        )
         assert size(out) == (256, 128)
         assert int(decode_rgb(out)[:60, :120].max()) <= 2
 
 
 @pytest.mark.parametrize("value", [0, 9, 0xFFFF])
-def test_unusable_orientation_values_are_ignored_like_viewers_do(processor: ImageProcessor, value: int) -> None:
+def test_unusable_orientation_values_are_ignored_like_viewers_do(
+    processor: ImageProcessor, value: int
+) -> None:
     plain = encode_frame(upright_scene(64, 64), "420")
     source = splice_after_soi(plain, exif_orientation_segment(value))
     out = processor.process(source, OutputSpec())
@@ -119,7 +133,11 @@ def test_disagreeing_exif_segments_are_refused(processor: ImageProcessor) -> Non
 def test_malformed_exif_is_ignored(processor: ImageProcessor) -> None:
     plain = encode_frame(upright_scene(64, 64), "420")
     good = exif_orientation_segment(6)
-    for bad in (good[:20], good[:4] + b"Exif\x00\x00XX" + good[12:], good[:18] + b"\xff\xff\xff\xff" + good[22:]):
-        bad = bad[:2] + (len(bad) - 2).to_bytes(2, "big") + bad[4:]
-        out = processor.process(splice_after_soi(plain, bad), OutputSpec())
+    for bad in (
+        good[:20],
+        good[:4] + b"Exif\x00\x00XX" + good[12:],
+        good[:18] + b"\xff\xff\xff\xff" + good[22:],
+    ):
+        fixed = bad[:2] + (len(bad) - 2).to_bytes(2, "big") + bad[4:]
+        out = processor.process(splice_after_soi(plain, fixed), OutputSpec())
         np.testing.assert_array_equal(decode_rgb(out), decode_rgb(plain))
