@@ -20,6 +20,10 @@ and end-to-end snapshots over HTTP against the real add-on (subprocess) and a st
 Assistant serving the photo, compared with the in-process two-thread rate.
 """
 
+# Optional dependencies (Pillow, Home Assistant, the test harness) are imported where used:
+# the benchmark still runs the rest without them.
+# ruff: noqa: PLC0415
+
 from __future__ import annotations
 
 import argparse
@@ -76,13 +80,27 @@ def legacy_processor() -> Any | None:
     """The processor before the lossless route, from git history (None if unavailable)."""
     try:
         deleted = subprocess.run(
-            ["git", "log", "--diff-filter=D", "-1", "--format=%H", "--", "hub_addon/rtcc_hub/imaging.py"],
-            cwd=REPO, capture_output=True, text=True, check=True,
-        ).stdout.strip()  # fmt: skip
+            [
+                "git",
+                "log",
+                "--diff-filter=D",
+                "-1",
+                "--format=%H",
+                "--",
+                "hub_addon/rtcc_hub/imaging.py",
+            ],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
         source = subprocess.run(
             ["git", "show", f"{deleted}^:hub_addon/rtcc_hub/imaging.py"],
-            cwd=REPO, capture_output=True, text=True, check=True,
-        ).stdout  # fmt: skip
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
     except (OSError, subprocess.CalledProcessError):
         return None
     if not source:
@@ -160,7 +178,7 @@ def bench_size(label: str, source: bytes, frames: int, legacy: Any | None) -> di
             quality=85,
             pixel_format=tj.TJPF_RGB,
             jpeg_subsample=subsample,
-        ),  # fmt: skip
+        ),
         "floor: tj3Transform": lambda: floor(source),
         "unmasked, unscaled": lambda: processor.process(source, OutputSpec()),
         "masked, unscaled": lambda: processor.process(source, masked),
@@ -179,7 +197,8 @@ def bench_size(label: str, source: bytes, frames: int, legacy: Any | None) -> di
     processor.close()
     bare, low = results["bare decode+encode"], results["floor: tj3Transform"]
     print(
-        f"\n{label}: {width}x{height}, {len(source)} bytes; median of {frames}, load {os.getloadavg()[0]:.2f}"
+        f"\n{label}: {width}x{height}, {len(source)} bytes; "
+        f"median of {frames}, load {os.getloadavg()[0]:.2f}"
     )
     print(f"  {'case':34s} {'ms':>8s} {'x bare':>8s} {'x floor':>8s}")
     for name, seconds in results.items():
@@ -223,12 +242,18 @@ def quality(source: bytes) -> None:
     inside = grown[:h, :w] & masked[:h, :w]
     print("\nquality (1080p photo, one mask)")
     print(
-        f"  lossless route: YUV planes outside the grown mask identical to the camera's: {same_planes}"
+        "  lossless route: YUV planes outside the grown mask identical to the camera's: "
+        f"{same_planes}"
     )
-    print(f"  lossless route: RGB pixels outside the grown mask identical: {100 * identical:.2f} % "
-          f"({100 * identical_far:.2f} % beyond the 1-pixel ring where chroma interpolation mixes in the mask)")  # fmt: skip
-    print(f"  lossless route: masked pixels max value {int(rgb_out[inside].max())} (border tint), "
-          f"{int(rgb_out[inside & jp.erode(inside, 1)].max())} one pixel inside")  # fmt: skip
+    print(
+        f"  lossless route: RGB pixels outside the grown mask identical: {100 * identical:.2f} % "
+        f"({100 * identical_far:.2f} % beyond the 1-pixel ring where chroma interpolation "
+        "mixes in the mask)"
+    )
+    print(
+        f"  lossless route: masked pixels max value {int(rgb_out[inside].max())} (border tint), "
+        f"{int(rgb_out[inside & jp.erode(inside, 1)].max())} one pixel inside"
+    )
     goal("lossless: identical outside the grown mask (planes)", same_planes, f"{same_planes}")
     reencoded = tj.TurboJPEG(lib_path=LIB)
     round_trip = reencoded.decode(
@@ -238,7 +263,8 @@ def quality(source: bytes) -> None:
         pixel_format=tj.TJPF_RGB,
     )
     print(
-        f"  for comparison, a q85 re-encode keeps {100 * float((round_trip == rgb_in).all(axis=2).mean()):.1f} % of pixels identical"
+        "  for comparison, a q85 re-encode keeps "
+        f"{100 * float((round_trip == rgb_in).all(axis=2).mean()):.1f} % of pixels identical"
     )
     scaled = processor.process(source, OutputSpec(masks=(MASK,), max_width=1280))
     try:
@@ -252,7 +278,8 @@ def quality(source: bytes) -> None:
         visible &= jp.erode(visible, 16)
         mse = float(((got[visible] - reference[visible]) ** 2).mean())
         print(
-            f"  scaled route (1280x720): PSNR {10 * np.log10(255**2 / mse):.1f} dB against a Lanczos resize of the decoded photo (outside the mask)"
+            f"  scaled route (1280x720): PSNR {10 * np.log10(255**2 / mse):.1f} dB against a "
+            "Lanczos resize of the decoded photo (outside the mask)"
         )
     except ImportError:
         pass
@@ -287,12 +314,16 @@ def allocator(frames: int) -> None:
         env = os.environ | extra
         out = subprocess.run(
             [sys.executable, __file__, "--allocator-probe", "--frames", str(frames)],
-            env=env, capture_output=True, text=True, check=True,
-        ).stdout  # fmt: skip
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         result = json.loads(out.strip().splitlines()[-1])
         today = f", today's path {result['today'] * 1000:.2f} ms" if "today" in result else ""
         print(
-            f"  {name:62s} ours {result['ours'] * 1000:.2f} ms{today}; system time {result['sys_s']:.2f} s"
+            f"  {name:62s} ours {result['ours'] * 1000:.2f} ms{today}; "
+            f"system time {result['sys_s']:.2f} s"
         )
 
 
@@ -345,11 +376,16 @@ def http_snapshots(source: bytes, seconds: float) -> None:
                 "home": DEFAULT_HOME,
                 "max_unlocks_per_week": 1000,
                 "cameras": [
-                    {"entity_id": camera, "label": "Front door", "share": True,
-                     "masks": [[list(p) for p in MASK]], "max_width": 1280}
+                    {
+                        "entity_id": camera,
+                        "label": "Front door",
+                        "share": True,
+                        "masks": [[list(p) for p in MASK]],
+                        "max_width": 1280,
+                    }
                 ],
             }
-        )  # fmt: skip
+        )
 
         async def run() -> int:
             count = 0
@@ -361,7 +397,11 @@ def http_snapshots(source: bytes, seconds: float) -> None:
                     f"{hub.city_url}/api/v1/unlocks", json={"token": token}
                 ) as r:
                     unlock = await r.json()
-                url = f"{hub.city_url}/api/v1/unlocks/{unlock['unlock_id']}/cameras/{unlock['cameras'][0]['id']}/snapshot"
+                camera_id = unlock["cameras"][0]["id"]
+                url = (
+                    f"{hub.city_url}/api/v1/unlocks/{unlock['unlock_id']}"
+                    f"/cameras/{camera_id}/snapshot"
+                )
                 headers = {"Authorization": f"Bearer {unlock['access_token']}"}
                 end = time.monotonic() + seconds
 
@@ -381,7 +421,8 @@ def http_snapshots(source: bytes, seconds: float) -> None:
     print("\nend to end (1080p photo, mask, max_width 1280, two concurrent clients)")
     print(f"  in process, two threads: {in_process:.1f} frames/s")
     print(
-        f"  over HTTP (add-on subprocess, stand-in HA, audit and receipt per snapshot): {over_http:.1f} snapshots/s ({ratio:.2f}x)"
+        "  over HTTP (add-on subprocess, stand-in HA, audit and receipt per snapshot): "
+        f"{over_http:.1f} snapshots/s ({ratio:.2f}x)"
     )
     goal("snapshots over HTTP >= 0.85 x in-process two-thread rate", ratio >= 0.85, f"{ratio:.2f}x")
 
