@@ -20,6 +20,8 @@ from __future__ import annotations
 import ctypes
 from typing import Final
 
+import numpy as np
+
 from ..maskgeom import Polygon, cached_block_mask
 from .jpegfile import JpegFile
 from .native import Native
@@ -51,11 +53,6 @@ def transform(
     )
     if bitmap is not None and bitmap.struct.blocks_masked == 0:
         raise ImageError("the mask filter did not run")  # never share an unmasked frame
-    return canonical_jfif(out)
-
-
-def canonical_jfif(jpeg: bytes) -> bytes:
-    """`jpeg` with its leading JFIF APP0 (as libjpeg-turbo writes it) replaced by ours."""
-    if jpeg.startswith(_JFIF_PREFIX):
-        return jpeg[:2] + CANONICAL_JFIF + jpeg[2 + len(CANONICAL_JFIF) :]
-    return jpeg
+    if out[: len(_JFIF_PREFIX)].tobytes() == _JFIF_PREFIX:
+        out[2 : 2 + len(CANONICAL_JFIF)] = np.frombuffer(CANONICAL_JFIF, dtype=np.uint8)
+    return out.tobytes()

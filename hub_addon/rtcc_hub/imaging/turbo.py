@@ -286,8 +286,9 @@ class Handle:
             self._fail("cannot list scaling factors")
         return frozenset((factors[i].num, factors[i].denom) for i in range(count.value))
 
-    def transform(self, jpeg: bytes, transform: Transform, out_size: int) -> bytes:
-        """tj3Transform into the reused output buffer (at most `out_size` bytes)."""
+    def transform(self, jpeg: bytes, transform: Transform, out_size: int) -> U8:
+        """tj3Transform into the reused output buffer (at most `out_size` bytes): a view of
+        the result, valid until the next call on this handle."""
         self._plain_output()
         out = self._out.bytes(out_size)
         dst = c_void_p(out.ctypes.data)
@@ -297,7 +298,7 @@ class Handle:
         )
         if status != 0:
             self._fail("JPEG cannot be transformed")
-        return out[: size.value].tobytes()
+        return out[: size.value]
 
     def decode_planes(self, jpeg: bytes, factor: tuple[int, int], planes: list[U8]) -> None:
         """Decode into `planes` (Y, or Y Cb Cr; 2-D, C-contiguous rows with any stride)."""
