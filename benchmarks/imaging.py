@@ -63,8 +63,13 @@ def goal(name: str, ok: bool, figure: str) -> None:
     GOALS.append((name, ok, figure))
 
 
-def measure(cases: dict[str, Callable[[], object]], frames: int) -> dict[str, float]:
-    """Median seconds per call, candidates interleaved."""
+def measure_samples(cases: dict[str, Callable[[], object]], frames: int) -> dict[str, list[float]]:
+    """Seconds per call of every round, candidates interleaved.
+
+    On a shared machine bursts of load hit some rounds and not others: the best round of each
+    candidate is the most repeatable figure, so the goals are judged on it (medians printed
+    alongside).
+    """
     for call in cases.values():
         call()  # warm-up: thread-locals, caches, page faults
     samples: dict[str, list[float]] = {name: [] for name in cases}
@@ -73,7 +78,12 @@ def measure(cases: dict[str, Callable[[], object]], frames: int) -> dict[str, fl
             start = time.perf_counter()
             call()
             samples[name].append(time.perf_counter() - start)
-    return {name: statistics.median(times) for name, times in samples.items()}
+    return samples
+
+
+def measure(cases: dict[str, Callable[[], object]], frames: int) -> dict[str, float]:
+    """Best round per candidate (see `measure_samples`)."""
+    return {name: min(times) for name, times in measure_samples(cases, frames).items()}
 
 
 def legacy_processor() -> Any | None:
@@ -193,17 +203,24 @@ def bench_size(label: str, source: bytes, frames: int, legacy: Any | None) -> di
         cases["HA scale_jpeg_camera_image 1280"] = lambda: scale(source)
     if (roundtrip := pillow_roundtrip()) is not None:
         cases["Pillow open+save"] = lambda: roundtrip(source)
-    results = measure(cases, frames)
+    samples = measure_samples(cases, frames)
     processor.close()
-    bare, low = results["bare decode+encode"], results["floor: tj3Transform"]
+    best = {name: min(times) for name, times in samples.items()}
+    median = {name: statistics.median(times) for name, times in samples.items()}
     print(
-        f"\n{label}: {width}x{height}, {len(source)} bytes; "
-        f"median of {frames}, load {os.getloadavg()[0]:.2f}"
+        f"\n{label}: {width}x{height}, {len(source)} bytes; {frames} rounds, "
+        f"load {os.getloadavg()[0]:.2f}; best round (median in brackets)"
     )
-    print(f"  {'case':34s} {'ms':>8s} {'x bare':>8s} {'x floor':>8s}")
-    for name, seconds in results.items():
-        print(f"  {name:34s} {seconds * 1000:8.2f} {seconds / bare:8.2f} {seconds / low:8.2f}")
-    return results
+    print(f"  {'case':34s} {'ms':>16s} {'x bare':>14s} {'x floor':>14s}")
+    bare, low = best["bare decode+encode"], best["floor: tj3Transform"]
+    m_bare, m_low = median["bare decode+encode"], median["floor: tj3Transform"]
+    for name in samples:
+        b, m = best[name], median[name]
+        print(
+            f"  {name:34s} {b * 1000:7.2f} ({m * 1000:6.2f}) {b / bare:5.2f} ({m / m_bare:5.2f})"
+            f" {b / low:5.2f} ({m / m_low:5.2f})"
+        )
+    return best
 
 
 def quality(source: bytes) -> None:
@@ -437,8 +454,8 @@ def http_snapshots(source: bytes, seconds: float) -> None:
     print(f"  in process, two threads: {in_process:.1f} frames/s")
     print(
         "  over HTTP (add-on subprocess, stand-in HA, audit and receipt per snapshot): "
-        f"{over_http:.1f} snapshots/s ({ratio:.2f}x); add-on CPU {addon_cpu_ms:.1f} ms per snapshot"
-        " (the rest of the wall time is waiting: each snapshot commits an audit entry)"
+        f"{over_http:.1f} snapshots/s ({ratio:.2f}x); add-on CPU {addon_cpu_ms:.1f} ms per "
+        "snapshot (imaging, HTTP, receipt, audit)"
     )
     goal("snapshots over HTTP >= 0.85 x in-process two-thread rate", ratio >= 0.85, f"{ratio:.2f}x")
 
