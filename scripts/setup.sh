@@ -46,7 +46,7 @@ bash "$repo/scripts/mosquitto.sh" >/dev/null
 stamp() { cat "$@" 2>/dev/null | sha256sum | cut -c1-16; }
 
 # Development environment.
-dev_stamp=$(stamp requirements-dev.txt hub_addon/pyproject.toml)
+dev_stamp=$(stamp requirements-dev.txt hub_addon/pyproject.toml hub_addon/native/*.c)
 if [ ! -x .venv/bin/python ] || [ "$(cat .venv/.rtcc-stamp 2>/dev/null)" != "$dev_stamp" ]; then
   log "creating/updating .venv (Home Assistant test harness, add-on editable, ruff, mypy)"
   [ -x .venv/bin/python ] || "$uv" venv --quiet -p "$python" .venv >&2
@@ -58,10 +58,13 @@ fi
 if [ ! -x .venv-addon/bin/python ]; then
   "$uv" venv --quiet -p "$python" .venv-addon >&2
 fi
-addon_stamp=$(cd hub_addon && find . -name '*.py' -o -name '*.json' -o -name 'pyproject.toml' | sort | xargs cat | sha256sum | cut -c1-16)
+addon_stamp=$(cd hub_addon && find . -name '*.py' -o -name '*.json' -o -name '*.c' -o -name 'pyproject.toml' | sort | xargs cat | sha256sum | cut -c1-16)
 if [ "$(cat .venv-addon/.rtcc-stamp 2>/dev/null)" != "$addon_stamp" ]; then
   log "installing the add-on package into .venv-addon (declared dependencies only)"
   "$uv" pip install --quiet -p .venv-addon/bin/python --reinstall-package rtcc-hub './hub_addon[test]' >&2
   echo "$addon_stamp" > .venv-addon/.rtcc-stamp
 fi
+# The native mask filter is compiled by the package install (hub_addon/native); both
+# environments must load it, or nothing can be shared.
+bash "$repo/hub_addon/native/check.sh" .venv/bin/python .venv-addon/bin/python
 log "ready: .venv ($(.venv/bin/python -c 'import homeassistant.const as c; print("Home Assistant", c.__version__)')), .venv-addon"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -262,6 +263,29 @@ def test_dockerfile_installs_libjpeg_turbo_3_and_the_package() -> None:
     labels = " ".join(rest for word, rest in _dockerfile_instructions() if word == "LABEL")
     assert 'io.hass.type="app"' in labels
     assert 'io.hass.arch="aarch64|amd64"' in labels
+
+
+def test_dockerfile_builds_and_checks_the_native_mask_filter() -> None:
+    """The image compiles rtcc_imaging.c while installing the package and refuses to build
+    if the installed package cannot load it (hub_addon/native/check.sh)."""
+    instructions = _dockerfile_instructions()
+    copies = [rest.split() for word, rest in instructions if word == "COPY"]
+    assert ["native", "/usr/src/rtcc_hub/native"] in copies
+    install = next(rest for word, rest in instructions if word == "RUN" and "pip install" in rest)
+    steps = [step.strip() for step in install.split("&&")]
+    build_base = next(i for i, s in enumerate(steps) if "build-base" in s)
+    pip = next(i for i, s in enumerate(steps) if s.startswith("pip install"))
+    check = next(i for i, s in enumerate(steps) if "native/check.sh python3" in s)
+    cleanup = next(i for i, s in enumerate(steps) if s.startswith("apk del"))
+    assert build_base < pip < check < cleanup
+    pyproject = tomllib.loads((ADDON / "pyproject.toml").read_text(encoding="utf-8"))
+    (module,) = pyproject["tool"]["setuptools"]["ext-modules"]
+    assert module["name"] == "rtcc_hub.imaging._native"
+    assert module["sources"] == ["native/rtcc_imaging.c"]
+    assert (ADDON / "native" / "rtcc_imaging.c").is_file()
+    assert os.access(ADDON / "native" / "check.sh", os.X_OK)
+    setup = (ADDON.parent / "scripts" / "setup.sh").read_text(encoding="utf-8")
+    assert re.search(r"native/check.sh\"? \.venv/bin/python \.venv-addon/bin/python", setup)
 
 
 def test_run_script() -> None:
