@@ -6,6 +6,7 @@
 #   .cache/py314   Debian's CPython 3.14 + libjpeg-turbo 3, when no python3.14 is on PATH
 #   .venv          the development environment: Home Assistant's test harness (which pins Home
 #                  Assistant itself), the add-on package (editable) with its test extras, ruff, mypy
+#   .cache/chromium Debian's chromium-headless-shell + its libraries, for the browser tests
 #   .venv-addon    a clean environment with ONLY the add-on's declared dependencies (+ test tools),
 #                  so an import Home Assistant happens to install cannot hide in the add-on
 #
@@ -60,4 +61,5 @@ if [ "$(cat .venv-addon/.rtcc-stamp 2>/dev/null)" != "$addon_stamp" ]; then
   "$uv" pip install --quiet -p .venv-addon/bin/python --reinstall-package rtcc-hub './hub_addon[test]' >&2
   echo "$addon_stamp" > .venv-addon/.rtcc-stamp
 fi
+bash "$repo/scripts/chromium.sh" >/dev/null  # headless Chromium for the panel's browser tests
 log "ready: .venv ($(.venv/bin/python -c 'import homeassistant.const as c; print("Home Assistant", c.__version__)')), .venv-addon"
