@@ -16,12 +16,15 @@ from aiohttp import web
 
 from custom_components.rtcc_share.api import (
     RtccShareAuthError,
+    RtccShareCameraUnavailableError,
     RtccShareClient,
     RtccShareConflictError,
     RtccShareConnectionError,
     RtccShareError,
     RtccShareInvalidPolicyError,
+    RtccShareInvalidRequestError,
     RtccShareNotFoundError,
+    UnlockStatus,
 )
 from tests.support.hub_process import free_port
 
@@ -111,8 +114,11 @@ async def test_base_url_with_a_path(fake: FakeAddon, session: aiohttp.ClientSess
         (403, "Forbidden", RtccShareAuthError, None, "Forbidden"),
         (400, {"error": "invalid_policy", "message": "label: too long"},
          RtccShareInvalidPolicyError, "invalid_policy", "label: too long"),
-        (400, {"error": "invalid_request", "message": "Not JSON."}, RtccShareError,
+        (400, {"error": "invalid_request", "message": "Not JSON."}, RtccShareInvalidRequestError,
          "invalid_request", "Not JSON."),
+        (400, {"error": "bad", "message": "Odd."}, RtccShareError, "bad", "Odd."),
+        (503, {"error": "camera_unavailable", "message": "No image."},
+         RtccShareCameraUnavailableError, "camera_unavailable", "No image."),
         (404, {"error": "not_found", "message": "No such unlock."}, RtccShareNotFoundError,
          "not_found", "No such unlock."),
         (409, {"error": "conflict", "message": "The unlock is active."}, RtccShareConflictError,
@@ -145,12 +151,27 @@ async def test_error_answers(
 
 
 async def test_unlock_action_answers(fake: FakeAddon, session: aiohttp.ClientSession) -> None:
-    """The unlock comes back as a dict; anything else as an empty one."""
-    fake.set("POST", "/unlocks/u_1/decline", json_answer({"unlock_id": "u_1"}))
+    """The unlock comes back typed; anything else is an unexpected answer."""
+    unlock = {
+        "unlock_id": "u_1",
+        "hub": "jackson-rtcc",
+        "hub_name": "Jackson RTCC",
+        "incident": {"id": "I-1", "offense": "burglary"},
+        "status": "declined",
+        "cameras": [],
+    }
+    fake.set("POST", "/unlocks/u_1/decline", json_answer(unlock))
     fake.set("POST", "/unlocks/u_1/revoke", json_answer(["u_1"]))
     client = _client(fake, session)
-    assert await client.decline("u_1") == {"unlock_id": "u_1"}
-    assert await client.revoke("u_1") == {}
+    declined = await client.decline("u_1")
+    assert (declined.unlock_id, declined.status, declined.hub_name) == (
+        "u_1",
+        UnlockStatus.DECLINED,
+        "Jackson RTCC",
+    )
+    with pytest.raises(RtccShareError) as err:
+        await client.revoke("u_1")
+    assert type(err.value) is RtccShareError
 
 
 async def test_malformed_history_and_verify(
@@ -161,12 +182,14 @@ async def test_malformed_history_and_verify(
     entry = {"seq": 1, "ts": TS, "event": "service_started", "detail": {"version": "1"}}
     fake.set("GET", "/history", json_answer([entry]))
     page = await client.history(0, 10)
-    assert [e.seq for e in page.entries] == [1]
+    assert [e.seq for e in page] == [1]
     assert fake.requests[-1][1] == "/control/v1/history?after=0&limit=10"
 
     for bad in (
         [entry | {"ts": None}],  # an entry without a time
+        [entry | {"ts": "2026-11-23T12:00:00"}],  # a time without an offset
         [entry | {"seq": "one"}],
+        [entry | {"detail": ["not", "an", "object"]}],
         {"entries": [entry]},  # not the bare array PROTOCOL section 4 describes
         None,
     ):
@@ -176,7 +199,13 @@ async def test_malformed_history_and_verify(
         assert type(err.value) is RtccShareError, bad
 
     fake.set("GET", "/audit/verify", json_answer({"ok": True, "entries": 1, "head": "00"}))
-    assert (await client.verify())["ok"] is True
+    verified = await client.verify()
+    assert (verified.ok, verified.entries, verified.head, verified.first_bad_seq) == (
+        True,
+        1,
+        "00",
+        None,
+    )
     fake.set("GET", "/audit/verify", json_answer([True]))
     with pytest.raises(RtccShareError) as err:
         await client.verify()

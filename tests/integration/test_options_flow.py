@@ -88,7 +88,7 @@ async def test_options_round_trip(
     assert back == back | {"entity_id": "camera.back_yard", "label": "Back yard", "share": False}
 
     # The switches follow; the form shows the stored values next time.
-    await wait_for(lambda: hass.states.get("switch.rtcc_share_share_back_yard") is not None)
+    await wait_for(lambda: hass.states.get("switch.camera_sharing_back_yard") is not None)
     result = await hass.config_entries.options.async_init(init_integration.entry_id)
     schema = result["data_schema"].schema
     suggested = {str(k): k.description.get("suggested_value") for k in schema if k.description}

@@ -19,7 +19,7 @@ from tests.support.hub_process import HubProcess
 from .conftest import Unlocker
 from .helpers import base_policy, control, hub_state, wait_for
 
-PAUSED = "sensor.rtcc_share_paused_until"
+PAUSED = "datetime.camera_sharing_pause_sharing_until"
 
 
 async def _call(hass: HomeAssistant, service: str, **data: Any) -> None:
@@ -158,11 +158,13 @@ async def test_ask_mode_approve_and_decline(
     message = persistent_notification._async_get_or_create_notifications(hass)[notification_id][
         "message"
     ]
-    assert "Jackson RTCC" in message
-    assert "burglary" in message
-    assert f"unlock_id: {first['unlock_id']}" in message
-    assert "rtcc_share.approve_unlock" in message
-    assert "rtcc_share.decline_unlock" in message
+    notification = persistent_notification._async_get_or_create_notifications(hass)[notification_id]
+    assert notification["title"] == "Camera access requested"
+    # Who asks, for what, which cameras (by label), and a link to decide in the panel.
+    assert message.startswith("**Jackson RTCC** asks to see Front door, Back yard for incident")
+    assert "(burglary, case C-2026-0001)" in message
+    assert f"(/rtcc-share?unlock={first['unlock_id']})" in message
+    assert "camera." not in message  # labels, never entity ids
     assert [e.data["status"] for e in events if e.data["unlock_id"] == first["unlock_id"]] == [
         "pending"
     ]
