@@ -304,7 +304,7 @@ class RtccCamerasView extends HTMLElement {
           .editor { display: grid; gap: 16px; grid-template-columns: minmax(0, 3fr) minmax(240px, 2fr); }
           @media (max-width: 800px) { .editor { grid-template-columns: minmax(0, 1fr); } }
           .fields input[type="text"], .fields input[type="number"], .fields select { width: 100%; }
-          .preview img { width: 100%; border-radius: 8px; background: #222; }
+          .preview img { width: 100%; max-width: 960px; border-radius: 8px; background: #222; }
         </style>
         <div class="row">
           <button data-action="close" data-key="close">← All cameras</button>

@@ -178,6 +178,24 @@ class RtccNowView extends HTMLElement {
     </article>`;
   }
 
+  /** "Street (front of house) — Jackson RTCC, incidents I-1, I-2": one line per city. */
+  _viewingWords(viewing) {
+    const byHub = new Map();
+    for (const v of viewing) {
+      const entry = byHub.get(v.hub_name) || { cameras: new Set(), incidents: new Set() };
+      entry.cameras.add(v.camera);
+      if (v.incident_id) entry.incidents.add(v.incident_id);
+      byHub.set(v.hub_name, entry);
+    }
+    return [...byHub]
+      .map(([hub, e]) => {
+        const incidents = [...e.incidents];
+        const which = incidents.length ? `, incident${incidents.length > 1 ? "s" : ""} ${incidents.join(", ")}` : "";
+        return `${[...e.cameras].join(", ")} — ${hub}${which}`;
+      })
+      .join("; ");
+  }
+
   _render() {
     const s = this._state;
     if (!s) return;
@@ -201,8 +219,7 @@ class RtccNowView extends HTMLElement {
         </div>
         ${viewing.length
           ? html`<div class="banner viewing" role="status" data-banner="viewing">
-              The city is viewing now:
-              ${viewing.map((v) => `${v.camera} (${v.hub_name}${v.incident_id ? `, incident ${v.incident_id}` : ""})`).join("; ")}
+              The city is viewing now: ${this._viewingWords(viewing)}
             </div>`
           : ""}
         ${!s.available

@@ -167,7 +167,7 @@ class RtccSharePanel extends HTMLElement {
         </nav>
         <main id="view" role="tabpanel" aria-labelledby="tab-${this._view}">
           ${this._error ? html`<div class="banner warning" role="alert">${this._error}</div>` : ""}
-          ${!state && !this._error ? html`<p class="muted">Loading…</p>` : ""}
+          <p class="muted" id="loading" ${state || this._error ? "hidden" : ""}>Loading…</p>
           <div id="slot"></div>
         </main>`,
     );
@@ -201,6 +201,7 @@ class RtccSharePanel extends HTMLElement {
     if (!this._rendered) return;
     const slot = this.shadowRoot.querySelector("#slot");
     if (!slot || !this._state || !this._hass) return;
+    this.shadowRoot.querySelector("#loading").hidden = true;
     const spec = VIEWS.find((v) => v.id === this._view);
     if (!this._viewElement || this._viewElement.localName !== spec.element) {
       slot.innerHTML = "";
