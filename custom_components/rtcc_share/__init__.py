@@ -16,7 +16,7 @@ from . import websocket_api
 from .cameras import async_follow_renames, async_migrate_share_unique_ids
 from .const import DOMAIN
 from .coordinator import RtccShareConfigEntry, RtccShareCoordinator
-from .panel import async_register_panel, async_unregister_panel
+from .panel import async_register_panel, async_register_static, async_unregister_panel
 from .services import async_setup_services
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
@@ -30,9 +30,10 @@ PLATFORMS = [
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
-    """Register the actions and the panel's commands, so they exist before an entry loads."""
+    """Register the actions, the panel's commands and files, before any entry loads."""
     async_setup_services(hass)
     websocket_api.async_setup(hass)
+    await async_register_static(hass)
     return True
 
 

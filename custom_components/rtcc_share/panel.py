@@ -32,14 +32,20 @@ def frontend_version() -> str:
     return digest.hexdigest()[:16]
 
 
+async def async_register_static(hass: HomeAssistant) -> None:
+    """Serve the panel's files (from async_setup: once per run, as early as possible)."""
+    if hass.data.get(_STATIC_REGISTERED):
+        return
+    hass.data[_STATIC_REGISTERED] = True
+    # No long cache: the modules import each other by plain relative URLs; the main
+    # module's URL carries the version instead.
+    await hass.http.async_register_static_paths(
+        [StaticPathConfig(PANEL_STATIC_URL, str(FRONTEND_DIR), cache_headers=False)]
+    )
+
+
 async def async_register_panel(hass: HomeAssistant) -> None:
-    """Serve the panel's files (once per run) and add it to the sidebar (admins only)."""
-    if not hass.data.get(_STATIC_REGISTERED):
-        hass.data[_STATIC_REGISTERED] = True
-        # No long cache: the modules import each other by plain relative URLs.
-        await hass.http.async_register_static_paths(
-            [StaticPathConfig(PANEL_STATIC_URL, str(FRONTEND_DIR), cache_headers=False)]
-        )
+    """Add the panel to the sidebar (administrators only) while an entry is loaded."""
     if frontend.async_panel_exists(hass, PANEL_URL_PATH):
         return
     version = await hass.async_add_executor_job(frontend_version)

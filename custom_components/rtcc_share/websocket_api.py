@@ -724,7 +724,13 @@ async def ws_camera_remove(
 ) -> None:
     """Take a camera out of the policy (it is no longer shared, nor listed for the city)."""
     coordinator = _coordinator(hass, msg)
-    if coordinator.data.policy.camera(msg["entity_id"]) is None:
-        raise _error("camera_not_in_policy", entity_id=msg["entity_id"])
-    policy = await coordinator.async_update_policy(lambda p: p.without_camera(msg["entity_id"]))
+    entity_id: str = msg["entity_id"]
+
+    def without(policy: Policy) -> Policy:
+        # Checked on the policy just read from the add-on, not on a possibly older copy.
+        if policy.camera(entity_id) is None:
+            raise _error("camera_not_in_policy", entity_id=entity_id)
+        return policy.without_camera(entity_id)
+
+    policy = await coordinator.async_update_policy(without)
     connection.send_result(msg["id"], {"revision": policy.revision})
