@@ -15,6 +15,7 @@ import pytest
 from aiohttp import web
 
 from custom_components.rtcc_share.api import (
+    Policy,
     RtccShareAuthError,
     RtccShareCameraUnavailableError,
     RtccShareClient,
@@ -300,3 +301,60 @@ async def test_event_stream_errors(fake: FakeAddon, session: aiohttp.ClientSessi
     finally:
         stream.close()
         hold.set()
+
+
+def test_policy_round_trip_keeps_what_it_does_not_know() -> None:
+    """A newer add-on's keys are written back as they were; labels follow PROTOCOL 2."""
+    document = state_document()["policy"] | {"future_key": {"x": 1}, "revision": 7}
+    document["cameras"] = [
+        {"entity_id": "camera.a", "label": None, "share": True, "max_width": 640},
+        {"entity_id": "camera.b", "label": " B ", "recorder": {"source": "frigate", "camera": "b"}},
+        {"entity_id": "camera.c", "label": "\u200b\t"},
+    ]
+    policy = Policy.from_dict(document)
+    out = policy.as_document()
+    assert out["future_key"] == {"x": 1}
+    assert "revision" not in out
+    assert out["cameras"][1]["recorder"] == {"source": "frigate", "camera": "b"}
+    assert [policy.public_label(c) for c in policy.cameras] == ["Camera 1", "B", "Camera 3"]
+    assert policy.label_of("camera.nowhere") is None
+    assert Policy.from_dict(out | {"revision": 7}) == policy
+
+
+async def test_state_names_hubs_and_relays(fake: FakeAddon, session: aiohttp.ClientSession) -> None:
+    """Hub names from the `hubs` list, the relays and the unlocks; relays typed."""
+    document = state_document()
+    document["hubs"] = [{"id": "a", "name": "A city"}, {"id": "b"}]
+    document["relays"] = [
+        {"hub": "c", "url": "mqtts://x", "connected": False, "since": TS, "last_error": "down",
+         "hub_name": "C city"},
+    ]  # fmt: skip
+    fake.set("GET", "/state", json_answer(document))
+    state = await _client(fake, session).state()
+    assert state.hub_names == {"a": "A city", "c": "C city"}
+    (relay,) = state.relays
+    assert (relay.connected, relay.last_error) == (False, "down")
+    assert state.unlock("u_none") is None
+
+
+async def test_preview(fake: FakeAddon, session: aiohttp.ClientSession) -> None:
+    """The body sent, and an answer that is not a JPEG is refused."""
+
+    async def jpeg(request: web.Request) -> web.StreamResponse:
+        return web.Response(body=b"\xff\xd8rest", content_type="image/jpeg")
+
+    fake.set("POST", "/preview", jpeg)
+    client = _client(fake, session)
+    assert await client.preview("camera.a") == b"\xff\xd8rest"
+    masks = (((0.0, 0.0), (1.0, 0.0), (1.0, 1.0)),)
+    await client.preview("camera.a", masks=masks, max_width=None, max_width_given=True)
+    assert fake.requests[0][3] == {"entity_id": "camera.a"}
+    assert fake.requests[1][3] == {
+        "entity_id": "camera.a",
+        "masks": [[[0.0, 0.0], [1.0, 0.0], [1.0, 1.0]]],
+        "max_width": None,
+    }
+    fake.set("POST", "/preview", text_answer("not an image"))
+    with pytest.raises(RtccShareError) as err:
+        await client.preview("camera.a")
+    assert type(err.value) is RtccShareError

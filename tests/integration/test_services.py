@@ -232,3 +232,39 @@ async def test_request_notifications_follow_the_entry(
     assert await hass.config_entries.async_setup(init_integration.entry_id)
     await hass.async_block_till_done()
     assert notified()
+
+
+@pytest.mark.usefixtures("sharing")
+async def test_pause_control_and_resume_button(
+    hass: HomeAssistant, hub: HubProcess, init_integration: MockConfigEntry
+) -> None:
+    """Pausing from any dashboard: set "Pause sharing until"; the button resumes."""
+    until = (dt_util.now() + timedelta(hours=2)).replace(microsecond=500)
+    await hass.services.async_call(
+        "datetime",
+        "set_value",
+        {"entity_id": PAUSED, "datetime": until.isoformat()},
+        blocking=True,
+    )
+    stored = dt_util.parse_datetime((await hub_state(hub))["policy"]["paused_until"])
+    assert stored is not None
+    # Rounded up to the whole second: a pause never ends early.
+    assert stored == until.replace(microsecond=0) + timedelta(seconds=1)
+    await wait_for(lambda: hass.states.get(PAUSED).state not in ("unknown", "unavailable"))
+
+    revision = (await hub_state(hub))["policy"]["revision"]
+    with pytest.raises(ServiceValidationError) as err:
+        await hass.services.async_call(
+            "datetime",
+            "set_value",
+            {"entity_id": PAUSED, "datetime": (dt_util.now() - timedelta(hours=1)).isoformat()},
+            blocking=True,
+        )
+    assert err.value.translation_key == "pause_in_past"
+    assert (await hub_state(hub))["policy"]["revision"] == revision
+
+    await hass.services.async_call(
+        "button", "press", {"entity_id": "button.camera_sharing_resume_sharing"}, blocking=True
+    )
+    assert (await hub_state(hub))["policy"]["paused_until"] is None
+    await wait_for(lambda: hass.states.get(PAUSED).state == "unknown")
