@@ -39,7 +39,7 @@ step "add-on tests (clean env, coverage >= 90%)" \
 
 # The integration against a real add-on, and the static packaging checks.
 step "integration + packaging tests (coverage >= 95%)" \
-  .venv/bin/python -m pytest tests/integration tests/packaging -q -p no:cacheprovider \
+  .venv/bin/python -m pytest tests/integration tests/packaging -q -p no:cacheprovider -n 2 \
     --junitxml="$reports/integration.xml" \
     --cov=custom_components.rtcc_share --cov-config=tests/integration/coveragerc --cov-report=term-missing:skip-covered --cov-fail-under=95
 
