@@ -403,10 +403,8 @@ class RtccMaskEditor extends HTMLElement {
       const point = this._masks[sel.poly][sel.point];
       this._masks[sel.poly][sel.point] = [clamp(point[0] + dx), clamp(point[1] + dy)];
       this._changed();
-    } else if (ev.key === "Tab" || ev.key === "Shift") {
-      return;
     } else {
-      return;
+      return; // Tab and every other key keep their usual meaning
     }
     ev.preventDefault();
   }

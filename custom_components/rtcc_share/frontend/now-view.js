@@ -160,7 +160,9 @@ class RtccNowView extends HTMLElement {
             <span class="muted">(until ${localTime(u.expires_at, false)})</span>
           </p>`}
       ${u.viewing.length
-        ? html`<p class="viewing-now"><strong>Viewing now:</strong> ${u.viewing.join(", ")}</p>`
+        ? html`<p class="viewing-now"><strong>Viewing now:</strong> ${u.viewing.join(", ")}${
+            u.viewers ? ` (${u.viewers} live view${u.viewers > 1 ? "s" : ""} open)` : ""
+          }</p>`
         : ""}
       ${!pending
         ? html`<p class="muted">Sent so far: ${u.snapshots} snapshots, ${u.frames} frames, ${bytes(u.bytes)}</p>`
