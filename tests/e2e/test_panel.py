@@ -21,6 +21,7 @@ import asyncio
 import base64
 import csv
 import io
+import json
 import os
 import subprocess
 import sys
@@ -259,6 +260,70 @@ async def test_draw_a_mask_save_and_the_city_sees_it_black(
     unlocked = await home.city_unlock(near=True, incident="I-PANEL-MASK")
     assert unlocked.status == "active"
     assert _black_inside(await _city_snapshot(home, unlocked))
+
+
+async def _masks_shown(page: Page) -> list[list[list[float]]]:
+    text = await page.locator('rtcc-mask-editor textarea[name="current"]').input_value()
+    return list(json.loads(text))
+
+
+async def test_mask_editor_drag_insert_delete_undo_and_paste(home: demo.Demo, page: Page) -> None:
+    """The editor's other gestures, on the back yard (not saved: the policy stays as it is)."""
+    before = await _policy(home)
+    await _open(page, home, "cameras")
+    await page.locator(f'[data-edit="{home.backyard_entity}"]').click()
+    stage = page.locator("rtcc-mask-editor svg")
+    await _until(
+        lambda: page.locator("rtcc-mask-editor img").evaluate("i => i.naturalWidth > 0"),
+        "the camera's still",
+    )
+    box = await stage.bounding_box()
+    assert box is not None
+
+    def at(x: float, y: float) -> tuple[float, float]:
+        return box["x"] + x * box["width"], box["y"] + y * box["height"]
+
+    for x, y in [(0.2, 0.2), (0.6, 0.2), (0.4, 0.6)]:
+        await page.mouse.click(*at(x, y))
+    await stage.press("Enter")  # the keyboard closes it too
+    assert await _masks_shown(page) == [[[0.2, 0.2], [0.6, 0.2], [0.4, 0.6]]]
+    # Drag the third point down.
+    await page.mouse.move(*at(0.4, 0.6))
+    await page.mouse.down()
+    await page.mouse.move(*at(0.4, 0.7), steps=4)
+    await page.mouse.up()
+    (polygon,) = await _masks_shown(page)
+    assert abs(polygon[2][1] - 0.7) < 0.01
+    # Drag the "+" between the first two points: a fourth point.
+    await page.mouse.move(*at(0.4, 0.2))
+    await page.mouse.down()
+    await page.mouse.move(*at(0.4, 0.1), steps=4)
+    await page.mouse.up()
+    (polygon,) = await _masks_shown(page)
+    assert len(polygon) == 4
+    assert abs(polygon[1][1] - 0.1) < 0.01
+    # Double-click a point: deleted; Undo brings it back; the arrow keys move it.
+    await page.mouse.dblclick(*at(0.4, 0.1))
+    assert len((await _masks_shown(page))[0]) == 3
+    await page.get_by_role("button", name="Undo").click()
+    assert len((await _masks_shown(page))[0]) == 4
+    await page.mouse.click(*at(0.4, 0.35))  # select the mask (inside it) ...
+    await page.mouse.click(*at(0.2, 0.2))  # ... then its first point
+    await stage.press("ArrowRight")
+    assert abs((await _masks_shown(page))[0][0][0] - 0.205) < 0.001
+    # Delete the mask; paste a Frigate zone instead.
+    await page.mouse.click(*at(0.4, 0.35))  # inside it
+    await page.get_by_role("button", name="Delete mask").click()
+    assert await _masks_shown(page) == []
+    await page.get_by_text("Coordinates (paste a Frigate zone or mask)").click()
+    await page.locator('rtcc-mask-editor textarea[name="paste"]').fill("0.1,0.1,0.3,0.1,0.3,0.3")
+    await page.get_by_role("button", name="Add these masks").click()
+    assert await _masks_shown(page) == [[[0.1, 0.1], [0.3, 0.1], [0.3, 0.3]]]
+    await page.locator('rtcc-mask-editor textarea[name="paste"]').fill("0.1,0.1,2")
+    await page.get_by_role("button", name="Add these masks").click()
+    await page.get_by_text("Frigate coordinates are pairs of numbers").wait_for()
+    await page.get_by_role("button", name="← All cameras").click()
+    assert await _policy(home) == before
 
 
 async def test_revoke_from_the_panel_ends_the_citys_access(

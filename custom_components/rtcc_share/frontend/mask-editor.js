@@ -161,7 +161,6 @@ class RtccMaskEditor extends HTMLElement {
     svg.addEventListener("pointerdown", (ev) => this._pointerDown(ev));
     svg.addEventListener("pointermove", (ev) => this._pointerMove(ev));
     svg.addEventListener("pointerup", (ev) => this._pointerUp(ev));
-    svg.addEventListener("dblclick", (ev) => this._doubleClick(ev));
     svg.addEventListener("keydown", (ev) => this._key(ev));
     this.shadowRoot.addEventListener("click", (ev) => {
       const button = ev.target.closest("button[data-action]");
@@ -316,6 +315,17 @@ class RtccMaskEditor extends HTMLElement {
       return;
     }
     if (target.classList.contains("point")) {
+      // A second press on the same point soon after is a double click: delete the point.
+      // (The browser's own dblclick is lost: each press redraws the handles.)
+      const key = `${d.poly}:${d.point}`;
+      const now = ev.timeStamp;
+      if (this._lastPress && this._lastPress.key === key && now - this._lastPress.at < 500) {
+        this._lastPress = null;
+        this._selected = { poly: Number(d.poly), point: Number(d.point) };
+        this._deletePoint();
+        return;
+      }
+      this._lastPress = { key, at: now };
       this._selected = { poly: Number(d.poly), point: Number(d.point) };
       this._drag = { moved: false };
       svg.setPointerCapture(ev.pointerId);
@@ -373,14 +383,6 @@ class RtccMaskEditor extends HTMLElement {
     const svg = this.shadowRoot.querySelector("svg");
     if (svg.hasPointerCapture(ev.pointerId)) svg.releasePointerCapture(ev.pointerId);
     if (moved) this._changed();
-  }
-
-  _doubleClick(ev) {
-    const d = ev.target.dataset || {};
-    if (ev.target.classList.contains("point") && d.drawing === undefined) {
-      this._selected = { poly: Number(d.poly), point: Number(d.point) };
-      this._deletePoint();
-    }
   }
 
   _key(ev) {
