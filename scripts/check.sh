@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set everything up and run every check: lint, format, types, the add-on's tests in its clean
-# environment, the integration's tests, packaging checks, the end-to-end demo test.
+# environment, the integration's tests, packaging checks, the end-to-end demo test, and the
+# panel's browser tests.
 # Exits non-zero on any failure; ends with one summary line "check: N passed, N failed".
 set -uo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -38,14 +39,19 @@ step "add-on tests (clean env, coverage >= 90%)" \
 
 # The integration against a real add-on, and the static packaging checks.
 step "integration + packaging tests (coverage >= 95%)" \
-  .venv/bin/python -m pytest tests/integration tests/packaging -q -p no:cacheprovider \
+  .venv/bin/python -m pytest tests/integration tests/packaging -q -p no:cacheprovider -n 2 \
     --junitxml="$reports/integration.xml" \
     --cov=custom_components.rtcc_share --cov-config=tests/integration/coveragerc --cov-report=term-missing:skip-covered --cov-fail-under=95
 
 # The demo scenario end to end: real Home Assistant, add-on and city hub processes.
 step "end-to-end demo test" \
   .venv/bin/python -m pytest tests/e2e -q -p no:cacheprovider -p no:homeassistant \
-    --junitxml="$reports/e2e.xml"
+    --ignore=tests/e2e/test_panel.py --junitxml="$reports/e2e.xml"
+
+# The owner's panel in a real browser (Chromium from .cache) against a real Home Assistant.
+step "browser tests of the panel" \
+  .venv/bin/python -m pytest tests/e2e/test_panel.py -q -p no:cacheprovider -p no:homeassistant \
+    --junitxml="$reports/browser.xml"
 
 .venv/bin/python scripts/junit_summary.py "$reports"/*.xml
 summary_rc=$?

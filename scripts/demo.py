@@ -61,7 +61,7 @@ BACKYARD_CAMERA_NAME = "Back yard"
 STREET_LABEL = "Street (front of house)"
 STREAM_FRAMES = 4
 DEMO_DIR_ENV = "RTCC_DEMO_DIR"
-DASHBOARD_PATH = "camera-sharing"
+PANEL_PATH = "rtcc-share"  # the integration's "Camera sharing" sidebar panel
 
 _LISTENING = re.compile(r"rtcc_hub listening city=(\S+):(\d+) control=(\S+):(\d+)")
 
@@ -533,77 +533,10 @@ class Demo:
         p.info(f"{consent} turned on (switch.turn_on): the add-on now has consent=true")
         shared = [c["entity_id"] for c in policy.get("cameras", []) if c.get("share")]
         p.info(f"the add-on's policy (revision {policy.get('revision')}) shares: {shared}")
-        try:
-            await self.ha.websocket(
-                {
-                    "type": "lovelace/dashboards/create",
-                    "url_path": DASHBOARD_PATH,
-                    "title": "Camera sharing",
-                    "icon": "mdi:cctv",
-                    "mode": "storage",
-                }
-            )
-            await self.ha.websocket(
-                {
-                    "type": "lovelace/config/save",
-                    "url_path": DASHBOARD_PATH,
-                    "config": self.dashboard(),
-                }
-            )
-            p.info(
-                f"dashboard /{DASHBOARD_PATH} ('Camera sharing' in the sidebar): both cameras, "
-                "the owner's controls and the share history"
-            )
-        except HomeAssistantError as err:
-            p.info(f"(no dashboard: {err})")
-
-    def dashboard(self) -> dict[str, Any]:
-        """The owner's dashboard: what the cameras see, the controls, what was shared."""
-        history = self.entities["share_history"]
-        shares = sorted(eid for key, eid in self.entities.items() if key.startswith("share:"))
-        controls = [self.entities["consent"], *shares]
-        others = sorted(
-            eid
-            for eid in self.registry_ids
-            if eid not in controls and eid != history and not eid.startswith("switch.")
+        p.info(
+            f"the owner's panel: {self.ha.url}/{PANEL_PATH} ('Camera sharing' in the sidebar): "
+            "requests, cameras with the mask editor, history, rules"
         )
-        table = (
-            "| incident | status | reason | snaps | frames |\n|---|---|---|---|---|\n"
-            f"{{% for u in state_attr('{history}', 'unlocks') or [] %}}"
-            "| {{ u.incident_id }} ({{ u.offense }}) | {{ u.status }} | "
-            "{{ u.end_reason or '' }} | {{ u.snapshots }} | {{ u.frames }} |\n{% endfor %}"
-        )
-        return {
-            "title": "rtcc_share demo",
-            "views": [
-                {
-                    "title": "Camera sharing",
-                    "path": "sharing",
-                    "cards": [
-                        {
-                            "type": "picture-entity",
-                            "entity": self.street_entity,
-                            "name": "Street (shared, window masked)",
-                            "camera_view": "auto",
-                            "show_state": False,
-                        },
-                        {
-                            "type": "picture-entity",
-                            "entity": self.backyard_entity,
-                            "name": "Back yard (never shared)",
-                            "camera_view": "auto",
-                            "show_state": False,
-                        },
-                        {"type": "entities", "title": "Sharing", "entities": controls + others},
-                        {
-                            "type": "markdown",
-                            "title": "Share history",
-                            "content": table,
-                        },
-                    ],
-                }
-            ],
-        }
 
     def _answer_options(self, step: dict[str, Any]) -> dict[str, Any]:
         """The owner's answers to the integration's options flow (init, then one per camera)."""
@@ -642,7 +575,7 @@ class Demo:
                 e for e in await self.ha.entity_registry() if e.get("platform") == "rtcc_share"
             ]
             keys = {e.get("translation_key") for e in registry}
-            if {"consent", "share_history", "share"} <= keys:
+            if {"consent", "unlocks_shared", "share"} <= keys:
                 break
             await asyncio.sleep(0.25)
         self.registry_ids = [str(e["entity_id"]) for e in registry]
@@ -650,12 +583,14 @@ class Demo:
             eid, key = str(entry["entity_id"]), entry.get("translation_key")
             if eid.startswith("switch.") and key == "consent":
                 self.entities["consent"] = eid
-            elif eid.startswith("sensor.") and key == "share_history":
-                self.entities["share_history"] = eid
+            elif eid.startswith("sensor.") and key == "unlocks_shared":
+                self.entities["unlocks_shared"] = eid
             elif eid.startswith("switch.") and key == "share":
-                camera = str(entry.get("unique_id", "")).rpartition("_share_")[2]
-                self.entities[f"share:{camera}"] = eid
-        for needed in ("consent", "share_history", f"share:{self.street_entity}"):
+                # The switch says which camera it shares (its unique id is the camera's
+                # registry id, which survives a rename).
+                state = await self.ha.wait_state(eid, lambda s: "camera" in s["attributes"])
+                self.entities[f"share:{state['attributes']['camera']}"] = eid
+        for needed in ("consent", "unlocks_shared", f"share:{self.street_entity}"):
             if needed not in self.entities:
                 found = sorted(e["entity_id"] for e in registry)
                 raise DemoError(f"no {needed} entity among the integration's entities: {found}")
@@ -769,9 +704,16 @@ class Demo:
     # -- step 6 -------------------------------------------------------------------------------
 
     async def share_history(
-        self, predicate: Callable[[dict[str, Any]], bool] = lambda _s: True
-    ) -> dict[str, Any]:
-        return await self.ha.wait_state(self.entities["share_history"], predicate, timeout_s=15)
+        self, predicate: Callable[[list[dict[str, Any]]], bool] = lambda _r: True
+    ) -> list[dict[str, Any]]:
+        """The panel's History records (newest first), once `predicate` holds for them."""
+        deadline = time.monotonic() + 15
+        while True:
+            page = await self.ha.websocket({"type": "rtcc_share/history", "limit": 100})
+            records = list(page["records"])
+            if predicate(records) or time.monotonic() > deadline:
+                return records
+            await asyncio.sleep(0.25)
 
     async def audit_verify(self) -> tuple[dict[str, Any], subprocess.CompletedProcess[str]]:
         api = await self.control("GET", "/control/v1/audit/verify")
@@ -799,26 +741,23 @@ class Demo:
         p = self.progress
         near = self.results["near"].unlock_id
 
-        def settled(state: dict[str, Any]) -> bool:
-            # The sensor follows the add-on's event stream: wait until it has the whole story.
-            return any(
-                r.get("unlock_id") == near and r.get("status") == "ended"
-                for r in state["attributes"].get("unlocks") or []
-            )
+        def settled(records: list[dict[str, Any]]) -> bool:
+            # The history follows the add-on's event stream: wait until it has the whole story.
+            return any(r["unlock_id"] == near and r["status"] == "ended" for r in records)
 
-        try:
-            sensor = await self.share_history(settled)
-        except HomeAssistantError:
-            sensor = await self.share_history()
-            p.info("(the sensor has not caught up with the add-on yet)")
-        p.info(f"{sensor['entity_id']} = {sensor['state']}  (unlocks shared so far)")
-        for record in sensor["attributes"].get("unlocks") or []:
-            ended = record.get("end_reason") or ""
+        records = await self.share_history(settled)
+        if not settled(records):
+            p.info("(the history has not caught up with the add-on yet)")
+        shared = await self.ha.state(self.entities["unlocks_shared"])
+        p.info(
+            f"{self.entities['unlocks_shared']} = {shared and shared['state']}  (unlocks shared)"
+        )
+        p.info("the panel's History (rtcc_share/history), newest first:")
+        for record in records:
             p.info(
-                f"  {record.get('incident_id')!s:12} {record.get('offense')!s:9} "
-                f"{record.get('status')!s:8} {ended:12} cameras={record.get('cameras')} "
-                f"snapshots={record.get('snapshots')} frames={record.get('frames')} "
-                f"bytes={record.get('bytes')}"
+                f"  {record['incident_id']!s:12} {record['offense']!s:9} {record['status']!s:8} "
+                f"{record['reason'] or ''!s:16} cameras={record['cameras']} "
+                f"snapshots={record['snapshots']} frames={record['frames']} bytes={record['bytes']}"
             )
         entries = await self.control("GET", "/control/v1/history?after=0&limit=1000")
         p.info(f"audit log ({len(entries)} entries, each hash-chained to the one before):")
@@ -873,9 +812,9 @@ class Demo:
                 "",
                 f"Home Assistant  {self.ha.url}",
                 f"  log in as     {OWNER_USERNAME} / {self.password}   ({OWNER_NAME})",
-                "  then Settings > Devices & services > RTCC Share: consent, per-camera share",
-                "  switches, share history; actions rtcc_share.pause_sharing / resume_sharing",
-                f"  dashboard     {self.ha.url}/{DASHBOARD_PATH}   ('Camera sharing')",
+                "  the Camera sharing panel: requests, masks, history, rules; the device",
+                "  'Camera sharing' (Settings > Devices & services > RTCC Share) has the entities",
+                f"  panel         {self.ha.url}/{PANEL_PATH}   ('Camera sharing' in the sidebar)",
                 f"City API        {self.city_url}",
                 f"Control API     {self.control_url}   (bearer {self.control_token})",
                 f"City output     {rel(self.out_dir, REPO)}/   (compare.jpg: camera | city)",

@@ -38,6 +38,13 @@ http:
 
 api:
 
+# As a fresh Home Assistant has them: automations and scripts saved in the UI load from these,
+# and the recorder keeps the history the frontend shows (and asks for: recorder/info).
+automation: !include automations.yaml
+script: !include scripts.yaml
+recorder:
+  purge_keep_days: 1
+
 logger:
   default: warning
   logs:
@@ -50,6 +57,8 @@ def write_config(config_dir: Path, *, port: int, media_dir: Path) -> None:
     (config_dir / "configuration.yaml").write_text(
         CONFIGURATION_YAML.format(lat=HOME_LAT, lon=HOME_LON, port=port, media=media_dir)
     )
+    (config_dir / "automations.yaml").write_text("[]\n")
+    (config_dir / "scripts.yaml").write_text("{}\n")
 
 
 class HomeAssistantError(Exception):

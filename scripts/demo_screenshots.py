@@ -4,9 +4,10 @@
 
 Runs the demo scenario (``scripts/demo.py``), then drives a headless Chromium over the Chrome
 DevTools Protocol: logs the browser in with the owner's tokens (as the frontend keeps them in
-``localStorage``) and captures the integration's device page and the overview dashboard.
-Needs ``chromium-headless-shell`` or ``chromium`` on PATH (Debian: ``apt-get install
-chromium-headless-shell``); everything it starts is stopped at the end.
+``localStorage``) and captures the integration's device page. (The panel's screenshots are taken
+by its browser tests: ``RTCC_SCREENSHOTS=docs/screenshots pytest tests/e2e/test_panel.py``.)
+Uses the headless Chromium that scripts/chromium.sh fetches into .cache, else one on PATH;
+everything it starts is stopped at the end.
 """
 
 from __future__ import annotations
@@ -48,7 +49,12 @@ class Browser:
         self._profile = tempfile.TemporaryDirectory(prefix="rtcc-demo-chromium-")
 
     async def start(self) -> None:
-        exe = next((b for b in BROWSERS if shutil.which(b)), None)
+        fetched = demo.REPO / ".cache" / "chromium" / "run"
+        exe = (
+            str(fetched)
+            if fetched.exists()
+            else next((b for b in BROWSERS if shutil.which(b)), None)
+        )
         if exe is None:
             raise demo.DemoError(f"no headless Chromium found (tried {', '.join(BROWSERS)})")
         port = demo.free_port()
@@ -156,7 +162,6 @@ async def shoot(args: argparse.Namespace) -> None:
             )
             pages = {
                 "ha_rtcc_share_device.png": f"/config/devices/device/{device['id']}",
-                "ha_dashboard.png": f"/{demo.DASHBOARD_PATH}/sharing",
             }
             for name, path in pages.items():
                 await browser.goto(ha.url + path, args.settle)

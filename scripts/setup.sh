@@ -7,6 +7,7 @@
 #   .cache/mosquitto  Debian's Mosquitto 2 broker (the relay tests' real broker)
 #   .venv          the development environment: Home Assistant's test harness (which pins Home
 #                  Assistant itself), the add-on package (editable) with its test extras, ruff, mypy
+#   .cache/chromium Debian's chromium-headless-shell + its libraries, for the browser tests
 #   .venv-addon    a clean environment with ONLY the add-on's declared dependencies (+ test tools),
 #                  so an import Home Assistant happens to install cannot hide in the add-on
 #
@@ -67,4 +68,5 @@ fi
 # The native mask filter is compiled by the package install (hub_addon/native); both
 # environments must load it, or nothing can be shared.
 bash "$repo/hub_addon/native/check.sh" .venv/bin/python .venv-addon/bin/python
+bash "$repo/scripts/chromium.sh" >/dev/null  # headless Chromium for the panel's browser tests
 log "ready: .venv ($(.venv/bin/python -c 'import homeassistant.const as c; print("Home Assistant", c.__version__)')), .venv-addon"

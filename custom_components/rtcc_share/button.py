@@ -1,18 +1,40 @@
-"""Button for RTCC Share: end every unlock now."""
+"""Buttons for RTCC Share: end every unlock now, and end a pause now."""
 
 from __future__ import annotations
 
-from typing import override
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, override
 
-from homeassistant.components.button import ButtonEntity
+from homeassistant.components.button import ButtonEntity, ButtonEntityDescription
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .coordinator import RtccShareConfigEntry, RtccShareCoordinator
 from .entity import RtccShareEntity
-from .helpers import addon_errors
 
 PARALLEL_UPDATES = 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class RtccShareButtonEntityDescription(ButtonEntityDescription):
+    """Describes an RTCC Share button."""
+
+    press_fn: Callable[[RtccShareCoordinator], Awaitable[Any]]
+
+
+BUTTONS = (
+    RtccShareButtonEntityDescription(
+        key="revoke_all",
+        translation_key="revoke_all",
+        press_fn=lambda c: c.async_revoke_all(),
+    ),
+    RtccShareButtonEntityDescription(
+        key="resume",
+        translation_key="resume",
+        press_fn=lambda c: c.async_resume(),
+    ),
+)
 
 
 async def async_setup_entry(
@@ -20,22 +42,23 @@ async def async_setup_entry(
     entry: RtccShareConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Set up the revoke_all button."""
-    async_add_entities([RevokeAllButton(entry.runtime_data)])
+    """Set up the buttons."""
+    async_add_entities(RtccShareButton(entry.runtime_data, d) for d in BUTTONS)
 
 
-class RevokeAllButton(RtccShareEntity, ButtonEntity):
-    """Ends every unlock at once (`revoked`)."""
+class RtccShareButton(RtccShareEntity, ButtonEntity):
+    """An RTCC Share button."""
 
-    _attr_translation_key = "revoke_all"
+    entity_description: RtccShareButtonEntityDescription
 
-    def __init__(self, coordinator: RtccShareCoordinator) -> None:
+    def __init__(
+        self, coordinator: RtccShareCoordinator, description: RtccShareButtonEntityDescription
+    ) -> None:
         """Initialise the button."""
-        super().__init__(coordinator, "revoke_all")
+        super().__init__(coordinator, description.key)
+        self.entity_description = description
 
     @override
     async def async_press(self) -> None:
-        """Ask the add-on to end every unlock."""
-        with addon_errors(self.coordinator):
-            await self.coordinator.client.revoke_all()
-        await self.coordinator.async_request_refresh()
+        """Ask the add-on."""
+        await self.entity_description.press_fn(self.coordinator)

@@ -1,14 +1,19 @@
-"""Coordinator for RTCC Share: the add-on's state, kept current by its event stream."""
+"""Coordinator for RTCC Share: the add-on's state, kept current by its event stream.
+
+Notifications (notifications.py), bus events (events.py), relay repair issues (relays.py)
+and the share history (history.py) live in their own modules; this one reads the add-on,
+follows its event stream and writes the owner's changes.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
-from typing import Any, override
+from typing import override
 
 import homeassistant.util.dt as dt_util
-from homeassistant.components import persistent_notification
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryAuthFailed
@@ -22,6 +27,7 @@ from . import const
 from .api import (
     AuditEntry,
     Policy,
+    Polygon,
     RtccShareAuthError,
     RtccShareClient,
     RtccShareConnectionError,
@@ -33,24 +39,21 @@ from .const import (
     CONF_TOKEN,
     CONF_URL,
     DOMAIN,
-    EVENT_ACCESS,
-    EVENT_UNLOCK,
     HISTORY_PAGE,
     HISTORY_SIZE,
     ISSUE_TOKEN_REFUSED,
     ISSUE_UNREACHABLE,
     LOGGER,
+    UNLOCK_EVENTS_MAX,
+    VIEWING_HOLD,
 )
+from .events import Names, async_fire_for
 from .helpers import addon_errors, home_of
-from .history import FINAL_STATUSES, ShareHistory
+from .history import ShareHistory, Viewing
+from .notifications import RequestNotifications
+from .relays import RelayIssues
 
 type RtccShareConfigEntry = ConfigEntry[RtccShareCoordinator]
-
-ACCESS_EVENTS = {
-    "stream_opened": "stream_opened",
-    "stream_closed": "stream_closed",
-    "snapshot_served": "snapshot",
-}
 
 
 class RtccShareCoordinator(DataUpdateCoordinator[State]):
@@ -66,12 +69,15 @@ class RtccShareCoordinator(DataUpdateCoordinator[State]):
             async_get_clientsession(hass),
             events_read_timeout=const.EVENTS_READ_TIMEOUT,
         )
-        self.history = ShareHistory(HISTORY_SIZE)
+        self.history = ShareHistory(HISTORY_SIZE, VIEWING_HOLD)
         self.last_seq = 0
         # Serialises read-modify-write of the policy so two changes cannot undo each other.
         self.policy_lock = asyncio.Lock()
+        self.notifications = RequestNotifications(hass)
+        self.relay_issues = RelayIssues(hass, entry.entry_id, self.hub_name)
+        # Hub names the add-on has told, kept after their unlocks end (the audit log has ids).
+        self._hub_names: dict[str, str] = {}
         self._unreachable_timer: CALLBACK_TYPE | None = None
-        self._notified: set[str] = set()
         super().__init__(
             hass,
             LOGGER,
@@ -89,15 +95,15 @@ class RtccShareCoordinator(DataUpdateCoordinator[State]):
 
     @override
     async def _async_setup(self) -> None:
-        """Read the audit log once, so the history sensor starts complete."""
+        """Read the audit log once, so the history starts complete."""
         after = 0
         try:
             while True:
                 page = await self.client.history(after, HISTORY_PAGE)
-                for entry in page.entries:
+                for entry in page:
                     self.history.apply(entry)
                     after = entry.seq
-                if len(page.entries) < HISTORY_PAGE:
+                if len(page) < HISTORY_PAGE:
                     break
         except RtccShareError as err:
             raise self._update_error(err) from err
@@ -111,7 +117,9 @@ class RtccShareCoordinator(DataUpdateCoordinator[State]):
         except RtccShareError as err:
             raise self._update_error(err) from err
         ir.async_delete_issue(self.hass, DOMAIN, self._issue_id(ISSUE_TOKEN_REFUSED))
-        self._sync_notifications(state.unlocks)
+        self._hub_names.update(state.hub_names)
+        await self.notifications.async_sync(state.unlocks)
+        self.relay_issues.async_update(state.relays, dt_util.utcnow())
         return state
 
     def _update_error(self, err: RtccShareError) -> Exception:
@@ -136,6 +144,17 @@ class RtccShareCoordinator(DataUpdateCoordinator[State]):
     def _issue_id(self, issue: str) -> str:
         return f"{issue}_{self.config_entry.entry_id}"
 
+    # Names
+
+    def hub_name(self, hub_id: str) -> str:
+        """A city hub's name as the add-on tells it; its id until it has."""
+        return self._hub_names.get(hub_id, hub_id)
+
+    @property
+    def names(self) -> Names:
+        """Hub names and camera labels for events and the panel."""
+        return Names(hubs=dict(self._hub_names), policy=self.data.policy)
+
     # Event stream
 
     @callback
@@ -147,16 +166,15 @@ class RtccShareCoordinator(DataUpdateCoordinator[State]):
 
     @override
     async def async_shutdown(self) -> None:
-        """Stop the repair-issue clock and take back the request notifications.
+        """Stop the clocks and take back the request notifications.
 
-        Called on unload and on Home Assistant stop. A request notification asks for
-        actions of this entry, which no longer work once it is unloaded; a reload shows
-        the still pending requests again.
+        Called on unload and on Home Assistant stop. A request notification links to the
+        panel of this entry, which no longer works once it is unloaded; a reload shows the
+        still pending requests again.
         """
         self._cancel_unreachable_timer()
-        for unlock_id in self._notified:
-            persistent_notification.async_dismiss(self.hass, _notification_id(unlock_id))
-        self._notified.clear()
+        self.relay_issues.async_stop()
+        self.notifications.async_dismiss_all()
         await super().async_shutdown()
 
     async def _async_listen(self) -> None:
@@ -245,72 +263,27 @@ class RtccShareCoordinator(DataUpdateCoordinator[State]):
             return  # already seen (a replay overlapping what we had)
         self.last_seq = entry.seq
         self.history.apply(entry)
-        if entry.event == "unlock_status":
-            self._fire_unlock_event(entry)
-        elif (action := ACCESS_EVENTS.get(entry.event)) is not None:
-            self._fire_access_event(entry, action)
+        async_fire_for(self.hass, self.config_entry.entry_id, entry, self.names)
         self.async_update_listeners()
         await self.async_request_refresh()
 
-    def _fire_unlock_event(self, entry: AuditEntry) -> None:
-        detail = entry.detail
-        status = detail.get("status")
-        self.hass.bus.async_fire(
-            EVENT_UNLOCK,
-            {
-                "config_entry_id": self.config_entry.entry_id,
-                "unlock_id": entry.unlock_id,
-                "hub": entry.hub,
-                "incident_id": detail.get("incident_id"),
-                "offense": detail.get("offense"),
-                "status": status,
-                "previous": detail.get("previous"),
-                "reason": detail.get("reason"),
-                "cameras": list(detail.get("cameras") or ()),
-                "expires_at": detail.get("expires_at"),
-                "end_reason": detail.get("reason") if status in FINAL_STATUSES else None,
-            },
-        )
+    # What the city is looking at
 
-    def _fire_access_event(self, entry: AuditEntry, action: str) -> None:
-        detail = entry.detail
-        self.hass.bus.async_fire(
-            EVENT_ACCESS,
-            {
-                "config_entry_id": self.config_entry.entry_id,
-                "unlock_id": entry.unlock_id,
-                "hub": entry.hub,
-                "action": action,
-                "camera": detail.get("entity_id"),
-                "viewer": detail.get("viewer"),
-                "frames": detail.get("frames"),
-                "bytes": detail.get("bytes"),
-                "reason": detail.get("reason"),
-            },
-        )
-
-    # Ask mode
-
-    @callback
-    def _sync_notifications(self, unlocks: tuple[Unlock, ...]) -> None:
-        """One persistent notification per pending request, dismissed once decided."""
-        pending = {u.unlock_id: u for u in unlocks if u.status == "pending"}
-        for unlock_id, unlock in pending.items():
-            if unlock_id not in self._notified:
-                self._notified.add(unlock_id)
-                persistent_notification.async_create(
-                    self.hass,
-                    _request_message(unlock),
-                    title="Camera access requested",
-                    notification_id=_notification_id(unlock_id),
+    def viewing(self, now: datetime) -> list[Viewing]:
+        """The cameras the city looks at: open streams, and what was served just now."""
+        viewings = self.history.viewing(now)
+        streamed = {v.unlock_id for v in viewings}
+        # The add-on counts viewers too; one the history has not seen yet still counts.
+        for unlock in self.data.unlocks:
+            if unlock.viewers and unlock.unlock_id not in streamed:
+                viewings.extend(
+                    Viewing(unlock.unlock_id, unlock.hub, c.entity_id) for c in unlock.cameras
                 )
-        for unlock_id in self._notified - pending.keys():
-            self._notified.discard(unlock_id)
-            persistent_notification.async_dismiss(self.hass, _notification_id(unlock_id))
+        return viewings
 
     # Writes
 
-    async def async_update_policy(self, change: Callable[[Policy], Mapping[str, Any]]) -> Policy:
+    async def async_update_policy(self, change: Callable[[Policy], Policy]) -> Policy:
         """Read the current policy, apply `change`, store it, and refresh.
 
         The policy is read from the add-on rather than from `self.data` so that a
@@ -318,39 +291,70 @@ class RtccShareCoordinator(DataUpdateCoordinator[State]):
         is always Home Assistant's home zone, so it follows a move of the home.
         """
         async with self.policy_lock:
-            with addon_errors(self):
+            with addon_errors(self.hass, self.config_entry):
                 state = await self.client.state()
-                document = {**change(state.policy), "home": home_of(self.hass)}
-                stored = await self.client.put_policy(document)
+                policy = replace(change(state.policy), home=home_of(self.hass))
+                stored = await self.client.put_policy(policy)
         await self.async_request_refresh()
         return stored
 
-    def viewing(self, now: datetime) -> bool:
-        """Return True while a stream is open or a snapshot was served recently."""
-        if self.data.counters.open_streams or any(u.viewers for u in self.data.unlocks):
-            return True
-        last = self.history.last_snapshot
-        return last is not None and now - last < const.VIEWING_HOLD
+    async def async_pause(self, until: datetime) -> Policy:
+        """Pause sharing until `until` (checked by datetime.pause_end)."""
+        return await self.async_update_policy(lambda p: replace(p, paused_until=until))
 
+    async def async_resume(self) -> Policy:
+        """End a pause now."""
+        return await self.async_update_policy(lambda p: replace(p, paused_until=None))
 
-def _notification_id(unlock_id: str) -> str:
-    return f"{DOMAIN}_request_{unlock_id}"
+    async def async_unlock_action(self, action: str, unlock_id: str) -> Unlock:
+        """Approve, decline or revoke one unlock."""
+        method = {
+            "approve": self.client.approve,
+            "decline": self.client.decline,
+            "revoke": self.client.revoke,
+        }[action]
+        with addon_errors(self.hass, self.config_entry, unlock_id):
+            unlock = await method(unlock_id)
+        await self.async_request_refresh()
+        return unlock
 
+    async def async_revoke_all(self) -> None:
+        """End every unlock."""
+        with addon_errors(self.hass, self.config_entry):
+            await self.client.revoke_all()
+        await self.async_request_refresh()
 
-def _request_message(unlock: Unlock) -> str:
-    cameras = ", ".join(c.label or c.entity_id for c in unlock.cameras) or "none"
-    deadline = (
-        dt_util.as_local(unlock.decides_by).strftime("%Y-%m-%d %H:%M:%S")
-        if unlock.decides_by
-        else "the ask timeout"
-    )
-    case = f", case {unlock.case_number}" if unlock.case_number else ""
-    return (
-        f"**{unlock.hub_name}** asks to see your cameras for incident "
-        f"{unlock.incident_id} ({unlock.offense}{case}).\n\n"
-        f"Cameras: {cameras}. Scope: {', '.join(unlock.scope)}.\n\n"
-        f"To approve, run the action `{DOMAIN}.approve_unlock` with "
-        f"`unlock_id: {unlock.unlock_id}`; to decline, run `{DOMAIN}.decline_unlock` "
-        f"with the same `unlock_id`. Without an answer the request is declined at "
-        f"{deadline}."
-    )
+    async def async_preview(
+        self, entity_id: str, masks: tuple[Polygon, ...], max_width: int | None
+    ) -> bytes:
+        """The camera's still now, masked and scaled exactly as the city would get it."""
+        with addon_errors(self.hass, self.config_entry):
+            return await self.client.preview(
+                entity_id, masks=masks, max_width=max_width, max_width_given=True
+            )
+
+    async def async_unlock_entries(self, unlock_id: str) -> tuple[list[AuditEntry], bool]:
+        """One unlock's audit entries, oldest first, read from the add-on's log.
+
+        Only the stretch of the log between its first and its last known entry is read.
+        Returns the entries (at most UNLOCK_EVENTS_MAX) and whether some were left out.
+        """
+        record = self.history.get(unlock_id)
+        if record is None:
+            return [], False
+        found: list[AuditEntry] = []
+        after = record.first_seq - 1
+        with addon_errors(self.hass, self.config_entry, unlock_id):
+            while after < record.last_seq:
+                page = await self.client.history(after, HISTORY_PAGE)
+                for entry in page:
+                    if entry.seq > record.last_seq:
+                        break
+                    if entry.unlock_id == unlock_id:
+                        if len(found) == UNLOCK_EVENTS_MAX:
+                            return found, True
+                        found.append(entry)
+                if len(page) < HISTORY_PAGE:
+                    break
+                after = page[-1].seq
+        return found, False

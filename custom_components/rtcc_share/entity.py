@@ -10,7 +10,11 @@ from .coordinator import RtccShareCoordinator
 
 
 class RtccShareEntity(CoordinatorEntity[RtccShareCoordinator]):
-    """An entity of the add-on's one device; unique ids start with the home_id."""
+    """An entity of the add-on's one device; unique ids start with the home_id.
+
+    The device is called "Camera sharing", so that names read as what they do:
+    "Camera sharing Consent", "Camera sharing Front door", "Camera sharing City viewing".
+    """
 
     _attr_has_entity_name = True
 
@@ -24,5 +28,5 @@ class RtccShareEntity(CoordinatorEntity[RtccShareCoordinator]):
             entry_type=DeviceEntryType.SERVICE,
             manufacturer="RTCC Share",
             model="Camera sharing add-on",
-            name="RTCC Share",
+            name="Camera sharing",
         )

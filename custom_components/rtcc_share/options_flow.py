@@ -9,6 +9,7 @@ the consent switch.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import probatio
@@ -21,6 +22,7 @@ from homeassistant.helpers.selector import (
     NumberSelector,
     NumberSelectorConfig,
     NumberSelectorMode,
+    SelectOptionDict,
     SelectSelector,
     SelectSelectorConfig,
     TextSelector,
@@ -28,21 +30,31 @@ from homeassistant.helpers.selector import (
 )
 
 from .api import (
+    Mode,
     Policy,
+    PolicyCamera,
+    Recorder,
+    RecorderSource,
     RtccShareAuthError,
     RtccShareClient,
     RtccShareConnectionError,
     RtccShareError,
     RtccShareInvalidPolicyError,
+    has_visible_text,
 )
+from .cameras import friendly_name, recorder_choices, suggested_recorder
 from .const import (
+    ASK_TIMEOUT_MAX_S,
+    ASK_TIMEOUT_MIN_S,
+    CLIP_AGE_MAX_S,
+    CLIP_AGE_MIN_S,
+    CLIP_MAX_S,
+    CLIP_MIN_S,
     CONF_TOKEN,
     CONF_URL,
     DURATION_MAX_S,
     DURATION_MIN_S,
     LOGGER,
-    MODE_ASK,
-    MODE_AUTO,
     RADIUS_MAX_M,
     RADIUS_MIN_M,
 )
@@ -54,6 +66,10 @@ CONF_SHARE = "share"
 CONF_MASKS = "masks"
 CONF_MAX_WIDTH = "max_width"
 CONF_MAX_FPS = "max_fps"
+CONF_RECORDER = "recorder"
+CONF_MAX_CLIP_MIN = "max_clip_minutes"
+CONF_MAX_CLIP_AGE_H = "max_clip_age_hours"
+RECORDER_NONE = "none"
 
 # Home-wide fields of the policy that the init step edits, in form order.
 INT_FIELDS = (
@@ -63,6 +79,24 @@ INT_FIELDS = (
     "max_unlocks_per_week",
 )
 DEFAULT_EXCLUDED = ["protest", "immigration", "reproductive_health"]
+
+
+def recorder_value(recorder: Recorder | None) -> str:
+    """A recorder as one select option: none, unifiprotect, or frigate:NAME."""
+    if recorder is None:
+        return RECORDER_NONE
+    if recorder.source is RecorderSource.FRIGATE:
+        return f"frigate:{recorder.camera}"
+    return str(recorder.source)
+
+
+def recorder_from_value(value: str) -> Recorder | None:
+    """The recorder a select option stands for (values come from recorder_value)."""
+    if value == RECORDER_NONE:
+        return None
+    if value.startswith("frigate:"):
+        return Recorder(RecorderSource.FRIGATE, value.removeprefix("frigate:"))
+    return Recorder(RecorderSource(value))
 
 
 def _number(
@@ -116,7 +150,7 @@ class RtccShareOptionsFlow(OptionsFlow):
         self._policy: Policy | None = None
         self._home_rules: dict[str, Any] = {}
         self._pending: list[str] = []
-        self._cameras: list[dict[str, Any]] = []
+        self._cameras: list[PolicyCamera] = []
         # The add-on's (or the mask parser's) explanation, shown with the form's error.
         self._error = ""
 
@@ -145,13 +179,22 @@ class RtccShareOptionsFlow(OptionsFlow):
                 errors[CONF_CAMERAS] = "unknown_camera"
             else:
                 self._home_rules = {
-                    "mode": user_input["mode"],
+                    "mode": Mode(user_input["mode"]),
                     "allow_live": user_input["allow_live"],
                     "require_case_number": user_input["require_case_number"],
-                    "excluded_offenses": sorted(
-                        {o.strip().lower() for o in user_input["excluded_offenses"] if o.strip()}
+                    "excluded_offenses": tuple(
+                        sorted(
+                            {
+                                o.strip().lower()
+                                for o in user_input["excluded_offenses"]
+                                if o.strip()
+                            }
+                        )
                     ),
                     **{field: int(user_input[field]) for field in INT_FIELDS},
+                    "allow_clips": user_input["allow_clips"],
+                    "max_clip_s": int(user_input[CONF_MAX_CLIP_MIN] * 60),
+                    "max_clip_age_s": int(user_input[CONF_MAX_CLIP_AGE_H] * 3600),
                 }
                 self._pending = list(dict.fromkeys(user_input[CONF_CAMERAS]))
                 self._cameras = []
@@ -159,12 +202,17 @@ class RtccShareOptionsFlow(OptionsFlow):
                     return await self.async_step_camera()
                 if not (errors := await self._async_put([])):
                     return self.async_create_entry(data={})
-        document = self._policy.document
+        policy = self._policy
         suggested = {
-            CONF_CAMERAS: [c.entity_id for c in self._policy.cameras],
-            "excluded_offenses": document.get("excluded_offenses", DEFAULT_EXCLUDED),
-            **{k: document.get(k) for k in ("mode", "allow_live", "require_case_number")},
-            **{k: document.get(k) for k in INT_FIELDS},
+            CONF_CAMERAS: [c.entity_id for c in policy.cameras],
+            "excluded_offenses": list(policy.excluded_offenses),
+            "mode": str(policy.mode),
+            "allow_live": policy.allow_live,
+            "require_case_number": policy.require_case_number,
+            **{k: getattr(policy, k) for k in INT_FIELDS},
+            "allow_clips": policy.allow_clips,
+            CONF_MAX_CLIP_MIN: policy.max_clip_s / 60,
+            CONF_MAX_CLIP_AGE_H: policy.max_clip_age_s / 3600,
             **(user_input or {}),
         }
         return self.async_show_form(
@@ -185,16 +233,22 @@ class RtccShareOptionsFlow(OptionsFlow):
                 errors[CONF_MASKS] = "invalid_masks"
                 self._error = str(err)
             else:
-                camera: dict[str, Any] = {
-                    "entity_id": entity_id,
-                    "label": user_input[CONF_LABEL].strip() or entity_id,
-                    "share": user_input[CONF_SHARE],
-                    "masks": masks,
-                }
-                if user_input.get(CONF_MAX_WIDTH) is not None:
-                    camera[CONF_MAX_WIDTH] = int(user_input[CONF_MAX_WIDTH])
-                if user_input.get(CONF_MAX_FPS) is not None:
-                    camera[CONF_MAX_FPS] = float(user_input[CONF_MAX_FPS])
+                label = user_input.get(CONF_LABEL) or ""
+                camera = PolicyCamera(
+                    entity_id=entity_id,
+                    # No visible text is no label: the city sees "Camera N", never the
+                    # entity id (PROTOCOL.md section 2).
+                    label=label.strip() if has_visible_text(label) else None,
+                    share=user_input[CONF_SHARE],
+                    masks=tuple(tuple((x, y) for x, y in polygon) for polygon in masks),
+                    max_width=None
+                    if user_input.get(CONF_MAX_WIDTH) is None
+                    else int(user_input[CONF_MAX_WIDTH]),
+                    max_fps=2.0
+                    if user_input.get(CONF_MAX_FPS) is None
+                    else float(user_input[CONF_MAX_FPS]),
+                    recorder=recorder_from_value(user_input.get(CONF_RECORDER, RECORDER_NONE)),
+                )
                 if len(self._pending) > 1:
                     self._cameras.append(camera)
                     self._pending.pop(0)
@@ -204,34 +258,62 @@ class RtccShareOptionsFlow(OptionsFlow):
         return self.async_show_form(
             step_id="camera",
             data_schema=self.add_suggested_values_to_schema(
-                _camera_schema(), user_input or self._camera_defaults(entity_id)
+                _camera_schema(self._recorder_options(entity_id)),
+                user_input or self._camera_defaults(entity_id),
             ),
-            description_placeholders={"camera": entity_id, "error": self._error},
+            description_placeholders={
+                "camera": entity_id,
+                "name": friendly_name(self.hass, entity_id) or entity_id,
+                "error": self._error,
+            },
             errors=errors,
         )
 
-    def _camera_defaults(self, entity_id: str) -> dict[str, Any]:
-        """Current settings of the camera, or a label from its friendly name."""
+    def _recorder_options(self, entity_id: str) -> list[SelectOptionDict]:
+        """No recorder, the recorders Home Assistant offers for it, and the stored one."""
         assert self._policy is not None
-        for camera in self._policy.document.get("cameras") or ():
-            if camera.get("entity_id") == entity_id:
-                return {
-                    CONF_LABEL: camera.get("label", ""),
-                    CONF_SHARE: camera.get("share", True),
-                    CONF_MASKS: json.dumps(camera.get("masks") or []),
-                    CONF_MAX_WIDTH: camera.get("max_width"),
-                    CONF_MAX_FPS: camera.get("max_fps"),
-                }
-        state = self.hass.states.get(entity_id)
-        label = state.name if state is not None else entity_id
-        return {CONF_LABEL: label, CONF_SHARE: True, CONF_MASKS: "[]"}
+        recorders = [choice.recorder for choice in recorder_choices(self.hass, entity_id)]
+        stored = self._policy.camera(entity_id)
+        if stored is not None and stored.recorder is not None and stored.recorder not in recorders:
+            recorders.append(stored.recorder)
+        options = [SelectOptionDict(value=RECORDER_NONE, label=RECORDER_NONE)]
+        for recorder in recorders:
+            value = recorder_value(recorder)
+            label = f"Frigate: {recorder.camera}" if recorder.camera else value
+            options.append(SelectOptionDict(value=value, label=label))
+        return options
 
-    async def _async_put(self, cameras: list[dict[str, Any]]) -> dict[str, str]:
+    def _camera_defaults(self, entity_id: str) -> dict[str, Any]:
+        """Current settings of the camera, or a label from its name in Home Assistant.
+
+        Never the entity id: a camera without a name gets no label ("Camera N").
+        """
+        assert self._policy is not None
+        camera = self._policy.camera(entity_id)
+        if camera is not None:
+            return {
+                CONF_LABEL: camera.label or "",
+                CONF_SHARE: camera.share,
+                CONF_MASKS: json.dumps([[list(p) for p in polygon] for polygon in camera.masks]),
+                CONF_MAX_WIDTH: camera.max_width,
+                CONF_MAX_FPS: camera.max_fps,
+                CONF_RECORDER: recorder_value(camera.recorder),
+            }
+        return {
+            CONF_LABEL: friendly_name(self.hass, entity_id) or "",
+            CONF_SHARE: True,
+            CONF_MASKS: "[]",
+            CONF_RECORDER: recorder_value(suggested_recorder(self.hass, entity_id)),
+        }
+
+    async def _async_put(self, cameras: list[PolicyCamera]) -> dict[str, str]:
         """PUT the policy; return form errors (the refusal's text in `_error`)."""
         assert self._policy is not None
-        document = self._policy.to_put(**self._home_rules, home=home_of(self.hass), cameras=cameras)
+        policy = replace(
+            self._policy, **self._home_rules, home=home_of(self.hass), cameras=tuple(cameras)
+        )
         try:
-            await self._client.put_policy(document)
+            await self._client.put_policy(policy)
         except RtccShareInvalidPolicyError as err:
             self._error = err.message
             return {"base": "invalid_policy"}
@@ -251,10 +333,12 @@ def _init_schema() -> probatio.Schema:
             probatio.Required(CONF_CAMERAS, default=[]): EntitySelector(
                 EntitySelectorConfig(domain="camera", multiple=True)
             ),
-            probatio.Required("mode", default=MODE_AUTO): SelectSelector(
-                SelectSelectorConfig(options=[MODE_AUTO, MODE_ASK], translation_key="mode")
+            probatio.Required("mode", default=str(Mode.AUTO)): SelectSelector(
+                SelectSelectorConfig(options=[str(m) for m in Mode], translation_key="mode")
             ),
-            probatio.Required("ask_timeout_s", default=600): _number(10, 86400, "s"),
+            probatio.Required("ask_timeout_s", default=600): _number(
+                ASK_TIMEOUT_MIN_S, ASK_TIMEOUT_MAX_S, "s"
+            ),
             probatio.Required("max_radius_m", default=800): _number(
                 RADIUS_MIN_M, RADIUS_MAX_M, "m"
             ),
@@ -272,19 +356,29 @@ def _init_schema() -> probatio.Schema:
                     translation_key="excluded_offenses",
                 )
             ),
+            probatio.Required("allow_clips", default=False): BooleanSelector(),
+            probatio.Required(CONF_MAX_CLIP_MIN, default=30): _number(
+                CLIP_MIN_S / 60, CLIP_MAX_S / 60, "min"
+            ),
+            probatio.Required(CONF_MAX_CLIP_AGE_H, default=168): _number(
+                CLIP_AGE_MIN_S / 3600, CLIP_AGE_MAX_S / 3600, "h"
+            ),
         }
     )
 
 
-def _camera_schema() -> probatio.Schema:
+def _camera_schema(recorders: list[SelectOptionDict]) -> probatio.Schema:
     return probatio.Schema(
         {
-            probatio.Required(CONF_LABEL): TextSelector(),
+            probatio.Optional(CONF_LABEL): TextSelector(TextSelectorConfig()),
             probatio.Required(CONF_SHARE, default=True): BooleanSelector(),
             probatio.Optional(CONF_MAX_WIDTH): _number(16, 7680, "px"),
             probatio.Optional(CONF_MAX_FPS): _number(0.1, 30, step=0.1),
             probatio.Optional(CONF_MASKS, default="[]"): TextSelector(
                 TextSelectorConfig(multiline=True)
+            ),
+            probatio.Optional(CONF_RECORDER, default=RECORDER_NONE): SelectSelector(
+                SelectSelectorConfig(options=recorders, translation_key="recorder")
             ),
         }
     )

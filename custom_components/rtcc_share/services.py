@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
-from typing import Any
-
 import homeassistant.util.dt as dt_util
 import probatio
 from homeassistant.const import ATTR_CONFIG_ENTRY_ID
@@ -14,10 +10,9 @@ from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import service
 
-from .api import RtccShareClient
 from .const import DOMAIN
 from .coordinator import RtccShareCoordinator
-from .helpers import addon_errors
+from .datetime import pause_end
 
 ATTR_DURATION = "duration"
 ATTR_UNTIL = "until"
@@ -46,11 +41,11 @@ PAUSE_SCHEMA = probatio.All(
     probatio.ExactlyOne(ATTR_DURATION, ATTR_UNTIL),
 )
 
-# Unlock actions, each a call of the client with the unlock id.
-_UNLOCK_ACTIONS: dict[str, Callable[[RtccShareClient, str], Awaitable[Any]]] = {
-    SERVICE_REVOKE: RtccShareClient.revoke,
-    SERVICE_APPROVE: RtccShareClient.approve,
-    SERVICE_DECLINE: RtccShareClient.decline,
+# Unlock actions and the add-on's name for each.
+_UNLOCK_ACTIONS = {
+    SERVICE_REVOKE: "revoke",
+    SERVICE_APPROVE: "approve",
+    SERVICE_DECLINE: "decline",
 }
 
 
@@ -61,54 +56,32 @@ def _coordinator(call: ServiceCall) -> RtccShareCoordinator:
     return coordinator
 
 
-def _rfc3339(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 async def _async_pause(call: ServiceCall) -> None:
     coordinator = _coordinator(call)
-    now = dt_util.utcnow()
     try:
         if (duration := call.data.get(ATTR_DURATION)) is not None:
-            until = now + duration
+            until = dt_util.utcnow() + duration
         else:
             until = call.data[ATTR_UNTIL]
-            if until.tzinfo is None:  # a bare time is the home's local time
-                until = until.replace(tzinfo=dt_util.get_default_time_zone())
-            if until <= now:
-                raise ServiceValidationError(
-                    translation_domain=DOMAIN,
-                    translation_key="pause_in_past",
-                    translation_placeholders={"until": until.isoformat()},
-                )
-        # The add-on stores whole seconds; round up so the pause is never shorter.
-        until = until.replace(microsecond=0) + timedelta(seconds=1 if until.microsecond else 0)
-        paused_until = _rfc3339(until)
     except OverflowError as err:  # beyond the year 9999
         raise ServiceValidationError(
             translation_domain=DOMAIN, translation_key="pause_too_long"
         ) from err
-    await coordinator.async_update_policy(lambda p: p.to_put(paused_until=paused_until))
+    await coordinator.async_pause(pause_end(until))
 
 
 async def _async_resume(call: ServiceCall) -> None:
-    coordinator = _coordinator(call)
-    await coordinator.async_update_policy(lambda p: p.to_put(paused_until=None))
+    await _coordinator(call).async_resume()
 
 
 async def _async_revoke_all(call: ServiceCall) -> None:
-    coordinator = _coordinator(call)
-    with addon_errors(coordinator):
-        await coordinator.client.revoke_all()
-    await coordinator.async_request_refresh()
+    await _coordinator(call).async_revoke_all()
 
 
 async def _async_unlock_action(call: ServiceCall) -> None:
-    coordinator = _coordinator(call)
-    unlock_id: str = call.data[ATTR_UNLOCK_ID]
-    with addon_errors(coordinator, unlock_id):
-        await _UNLOCK_ACTIONS[call.service](coordinator.client, unlock_id)
-    await coordinator.async_request_refresh()
+    await _coordinator(call).async_unlock_action(
+        _UNLOCK_ACTIONS[call.service], call.data[ATTR_UNLOCK_ID]
+    )
 
 
 @callback

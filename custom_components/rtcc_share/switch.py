@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, override
 
 from homeassistant.components.switch import SwitchEntity
@@ -10,11 +11,17 @@ from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .api import Policy, PolicyCamera
+from .cameras import camera_entity_id, camera_key
 from .const import DOMAIN
 from .coordinator import RtccShareConfigEntry, RtccShareCoordinator
 from .entity import RtccShareEntity
 
 PARALLEL_UPDATES = 1
+
+
+def share_unique_id(coordinator: RtccShareCoordinator, key: str) -> str:
+    """The unique id of a camera's share switch, from the camera's stable key."""
+    return f"{coordinator.data.home_id}_share_{key}"
 
 
 async def async_setup_entry(
@@ -29,16 +36,16 @@ async def async_setup_entry(
 
     @callback
     def sync_cameras() -> None:
-        current = {camera.entity_id for camera in coordinator.data.policy.cameras}
+        current = {camera_key(hass, c.entity_id) for c in coordinator.data.policy.cameras}
         if new := current - known:
             known.update(new)
-            async_add_entities(ShareSwitch(coordinator, entity_id) for entity_id in sorted(new))
+            async_add_entities(ShareSwitch(coordinator, key) for key in sorted(new))
         # A camera taken out of the policy loses its switch rather than leaving a
         # switch that can no longer do anything.
         registry = er.async_get(hass)
-        for entity_id in known - current:
-            known.discard(entity_id)
-            unique_id = f"{coordinator.data.home_id}_share_{entity_id}"
+        for key in known - current:
+            known.discard(key)
+            unique_id = share_unique_id(coordinator, key)
             if switch_id := registry.async_get_entity_id("switch", DOMAIN, unique_id):
                 registry.async_remove(switch_id)
 
@@ -64,37 +71,37 @@ class ConsentSwitch(RtccShareEntity, SwitchEntity):
     @override
     async def async_turn_on(self, **kwargs: Any) -> None:
         """Give consent."""
-        await self.coordinator.async_update_policy(lambda p: p.to_put(consent=True))
+        await self.coordinator.async_update_policy(lambda p: replace(p, consent=True))
 
     @override
     async def async_turn_off(self, **kwargs: Any) -> None:
         """Withdraw consent."""
-        await self.coordinator.async_update_policy(lambda p: p.to_put(consent=False))
+        await self.coordinator.async_update_policy(lambda p: replace(p, consent=False))
 
 
 class ShareSwitch(RtccShareEntity, SwitchEntity):
-    """Whether one camera of the policy is shared."""
+    """Whether one camera of the policy is shared; named by the camera's public label."""
 
     _attr_translation_key = "share"
 
-    def __init__(self, coordinator: RtccShareCoordinator, entity_id: str) -> None:
-        """Initialise the switch for the camera `entity_id`."""
-        super().__init__(coordinator, f"share_{entity_id}")
-        self._camera_entity_id = entity_id
+    def __init__(self, coordinator: RtccShareCoordinator, key: str) -> None:
+        """Initialise the switch of the camera with this stable key (see cameras.py)."""
+        super().__init__(coordinator, f"share_{key}")
+        self._key = key
         camera = self._camera
-        self._attr_translation_placeholders = {"camera": camera.label if camera else entity_id}
-        self._attr_extra_state_attributes = {"camera": entity_id}
+        assert camera is not None
+        self._attr_translation_placeholders = {
+            "camera": coordinator.data.policy.public_label(camera)
+        }
+
+    @property
+    def _entity_id(self) -> str:
+        """The camera's entity id now (it follows a rename of the camera)."""
+        return camera_entity_id(self.coordinator.hass, self._key)
 
     @property
     def _camera(self) -> PolicyCamera | None:
-        return next(
-            (
-                c
-                for c in self.coordinator.data.policy.cameras
-                if c.entity_id == self._camera_entity_id
-            ),
-            None,
-        )
+        return self.coordinator.data.policy.camera(self._entity_id)
 
     @property
     @override
@@ -109,6 +116,12 @@ class ShareSwitch(RtccShareEntity, SwitchEntity):
         camera = self._camera
         return camera is not None and camera.share
 
+    @property
+    @override
+    def extra_state_attributes(self) -> dict[str, Any]:
+        """The camera entity this switch shares."""
+        return {"camera": self._entity_id}
+
     @override
     async def async_turn_on(self, **kwargs: Any) -> None:
         """Share the camera."""
@@ -119,11 +132,6 @@ class ShareSwitch(RtccShareEntity, SwitchEntity):
         """Stop sharing the camera; the add-on closes its streams at once."""
         await self.coordinator.async_update_policy(lambda p: self._with_share(p, share=False))
 
-    def _with_share(self, policy: Policy, *, share: bool) -> dict[str, Any]:
-        cameras = [
-            {**camera, "share": share}
-            if camera.get("entity_id") == self._camera_entity_id
-            else camera
-            for camera in policy.document.get("cameras") or ()
-        ]
-        return policy.to_put(cameras=cameras)
+    def _with_share(self, policy: Policy, *, share: bool) -> Policy:
+        camera = policy.camera(self._entity_id)
+        return policy if camera is None else policy.with_camera(replace(camera, share=share))

@@ -15,13 +15,17 @@ import pytest
 from aiohttp import web
 
 from custom_components.rtcc_share.api import (
+    Policy,
     RtccShareAuthError,
+    RtccShareCameraUnavailableError,
     RtccShareClient,
     RtccShareConflictError,
     RtccShareConnectionError,
     RtccShareError,
     RtccShareInvalidPolicyError,
+    RtccShareInvalidRequestError,
     RtccShareNotFoundError,
+    UnlockStatus,
 )
 from tests.support.hub_process import free_port
 
@@ -111,8 +115,11 @@ async def test_base_url_with_a_path(fake: FakeAddon, session: aiohttp.ClientSess
         (403, "Forbidden", RtccShareAuthError, None, "Forbidden"),
         (400, {"error": "invalid_policy", "message": "label: too long"},
          RtccShareInvalidPolicyError, "invalid_policy", "label: too long"),
-        (400, {"error": "invalid_request", "message": "Not JSON."}, RtccShareError,
+        (400, {"error": "invalid_request", "message": "Not JSON."}, RtccShareInvalidRequestError,
          "invalid_request", "Not JSON."),
+        (400, {"error": "bad", "message": "Odd."}, RtccShareError, "bad", "Odd."),
+        (503, {"error": "camera_unavailable", "message": "No image."},
+         RtccShareCameraUnavailableError, "camera_unavailable", "No image."),
         (404, {"error": "not_found", "message": "No such unlock."}, RtccShareNotFoundError,
          "not_found", "No such unlock."),
         (409, {"error": "conflict", "message": "The unlock is active."}, RtccShareConflictError,
@@ -145,12 +152,27 @@ async def test_error_answers(
 
 
 async def test_unlock_action_answers(fake: FakeAddon, session: aiohttp.ClientSession) -> None:
-    """The unlock comes back as a dict; anything else as an empty one."""
-    fake.set("POST", "/unlocks/u_1/decline", json_answer({"unlock_id": "u_1"}))
+    """The unlock comes back typed; anything else is an unexpected answer."""
+    unlock = {
+        "unlock_id": "u_1",
+        "hub": "jackson-rtcc",
+        "hub_name": "Jackson RTCC",
+        "incident": {"id": "I-1", "offense": "burglary"},
+        "status": "declined",
+        "cameras": [],
+    }
+    fake.set("POST", "/unlocks/u_1/decline", json_answer(unlock))
     fake.set("POST", "/unlocks/u_1/revoke", json_answer(["u_1"]))
     client = _client(fake, session)
-    assert await client.decline("u_1") == {"unlock_id": "u_1"}
-    assert await client.revoke("u_1") == {}
+    declined = await client.decline("u_1")
+    assert (declined.unlock_id, declined.status, declined.hub_name) == (
+        "u_1",
+        UnlockStatus.DECLINED,
+        "Jackson RTCC",
+    )
+    with pytest.raises(RtccShareError) as err:
+        await client.revoke("u_1")
+    assert type(err.value) is RtccShareError
 
 
 async def test_malformed_history_and_verify(
@@ -161,12 +183,14 @@ async def test_malformed_history_and_verify(
     entry = {"seq": 1, "ts": TS, "event": "service_started", "detail": {"version": "1"}}
     fake.set("GET", "/history", json_answer([entry]))
     page = await client.history(0, 10)
-    assert [e.seq for e in page.entries] == [1]
+    assert [e.seq for e in page] == [1]
     assert fake.requests[-1][1] == "/control/v1/history?after=0&limit=10"
 
     for bad in (
         [entry | {"ts": None}],  # an entry without a time
+        [entry | {"ts": "2026-11-23T12:00:00"}],  # a time without an offset
         [entry | {"seq": "one"}],
+        [entry | {"detail": ["not", "an", "object"]}],
         {"entries": [entry]},  # not the bare array PROTOCOL section 4 describes
         None,
     ):
@@ -176,7 +200,13 @@ async def test_malformed_history_and_verify(
         assert type(err.value) is RtccShareError, bad
 
     fake.set("GET", "/audit/verify", json_answer({"ok": True, "entries": 1, "head": "00"}))
-    assert (await client.verify())["ok"] is True
+    verified = await client.verify()
+    assert (verified.ok, verified.entries, verified.head, verified.first_bad_seq) == (
+        True,
+        1,
+        "00",
+        None,
+    )
     fake.set("GET", "/audit/verify", json_answer([True]))
     with pytest.raises(RtccShareError) as err:
         await client.verify()
@@ -271,3 +301,60 @@ async def test_event_stream_errors(fake: FakeAddon, session: aiohttp.ClientSessi
     finally:
         stream.close()
         hold.set()
+
+
+def test_policy_round_trip_keeps_what_it_does_not_know() -> None:
+    """A newer add-on's keys are written back as they were; labels follow PROTOCOL 2."""
+    document = state_document()["policy"] | {"future_key": {"x": 1}, "revision": 7}
+    document["cameras"] = [
+        {"entity_id": "camera.a", "label": None, "share": True, "max_width": 640},
+        {"entity_id": "camera.b", "label": " B ", "recorder": {"source": "frigate", "camera": "b"}},
+        {"entity_id": "camera.c", "label": "\u200b\t"},
+    ]
+    policy = Policy.from_dict(document)
+    out = policy.as_document()
+    assert out["future_key"] == {"x": 1}
+    assert "revision" not in out
+    assert out["cameras"][1]["recorder"] == {"source": "frigate", "camera": "b"}
+    assert [policy.public_label(c) for c in policy.cameras] == ["Camera 1", "B", "Camera 3"]
+    assert policy.label_of("camera.nowhere") is None
+    assert Policy.from_dict(out | {"revision": 7}) == policy
+
+
+async def test_state_names_hubs_and_relays(fake: FakeAddon, session: aiohttp.ClientSession) -> None:
+    """Hub names from the `hubs` list, the relays and the unlocks; relays typed."""
+    document = state_document()
+    document["hubs"] = [{"id": "a", "name": "A city"}, {"id": "b"}]
+    document["relays"] = [
+        {"hub": "c", "url": "mqtts://x", "connected": False, "since": TS, "last_error": "down",
+         "hub_name": "C city"},
+    ]  # fmt: skip
+    fake.set("GET", "/state", json_answer(document))
+    state = await _client(fake, session).state()
+    assert state.hub_names == {"a": "A city", "c": "C city"}
+    (relay,) = state.relays
+    assert (relay.connected, relay.last_error) == (False, "down")
+    assert state.unlock("u_none") is None
+
+
+async def test_preview(fake: FakeAddon, session: aiohttp.ClientSession) -> None:
+    """The body sent, and an answer that is not a JPEG is refused."""
+
+    async def jpeg(request: web.Request) -> web.StreamResponse:
+        return web.Response(body=b"\xff\xd8rest", content_type="image/jpeg")
+
+    fake.set("POST", "/preview", jpeg)
+    client = _client(fake, session)
+    assert await client.preview("camera.a") == b"\xff\xd8rest"
+    masks = (((0.0, 0.0), (1.0, 0.0), (1.0, 1.0)),)
+    await client.preview("camera.a", masks=masks, max_width=None, max_width_given=True)
+    assert fake.requests[0][3] == {"entity_id": "camera.a"}
+    assert fake.requests[1][3] == {
+        "entity_id": "camera.a",
+        "masks": [[[0.0, 0.0], [1.0, 0.0], [1.0, 1.0]]],
+        "max_width": None,
+    }
+    fake.set("POST", "/preview", text_answer("not an image"))
+    with pytest.raises(RtccShareError) as err:
+        await client.preview("camera.a")
+    assert type(err.value) is RtccShareError

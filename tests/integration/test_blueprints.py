@@ -76,12 +76,16 @@ async def test_pause_while_home_runs(
 
     hass.states.async_set("zone.home", "1")
     await hass.async_block_till_done()
-    await wait_for(lambda: hass.states.get("sensor.rtcc_share_paused_until").state != "unknown")
+    await wait_for(
+        lambda: hass.states.get("datetime.camera_sharing_pause_sharing_until").state != "unknown"
+    )
     assert (await hub_state(hub))["policy"]["paused_until"] is not None
 
     hass.states.async_set("zone.home", "0")
     await hass.async_block_till_done()
-    await wait_for(lambda: hass.states.get("sensor.rtcc_share_paused_until").state == "unknown")
+    await wait_for(
+        lambda: hass.states.get("datetime.camera_sharing_pause_sharing_until").state == "unknown"
+    )
     assert (await hub_state(hub))["policy"]["paused_until"] is None
     # Detach the hourly renewal trigger.
     await hass.services.async_call(

@@ -25,6 +25,7 @@ from .helpers import wait_for
 DYNAMIC = {
     "home_id", "url", "unlock_id", "id", "incident_id", "start", "end", "created_at",
     "expires_at", "decides_by", "last_access", "last_shared", "last_seq", "head", "entries",
+    "received", "not_before", "since",
 }  # fmt: skip
 
 
@@ -72,7 +73,7 @@ async def test_diagnostics_while_addon_is_down(
 
     await asyncio.to_thread(hub.stop)
     await wait_for(
-        lambda: hass.states.get("switch.rtcc_share_consent").state == STATE_UNAVAILABLE,
+        lambda: hass.states.get("switch.camera_sharing_consent").state == STATE_UNAVAILABLE,
         what="unavailable",
     )
     diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, init_integration)

@@ -26,15 +26,16 @@ from tests.support.streams import mjpeg_parts
 from .conftest import Unlocker
 from .helpers import control, hub_state, wait_for
 
-CONSENT = "switch.rtcc_share_consent"
-SHARE_FRONT = "switch.rtcc_share_share_front_door"
-SHARE_BACK = "switch.rtcc_share_share_back_yard"
-HISTORY = "sensor.rtcc_share_share_history"
-LAST_SHARED = "sensor.rtcc_share_last_shared"
-ACTIVE = "sensor.rtcc_share_active_unlocks"
-PAUSED = "sensor.rtcc_share_paused_until"
-VIEWING = "binary_sensor.rtcc_share_city_viewing"
-REVOKE_ALL = "button.rtcc_share_revoke_all_unlocks"
+CONSENT = "switch.camera_sharing_consent"
+SHARE_FRONT = "switch.camera_sharing_front_door"
+SHARE_BACK = "switch.camera_sharing_back_yard"
+HISTORY = "sensor.camera_sharing_unlocks_shared"
+LAST_SHARED = "sensor.camera_sharing_last_shared"
+ACTIVE = "sensor.camera_sharing_active_unlocks"
+PAUSED = "datetime.camera_sharing_pause_sharing_until"
+VIEWING = "binary_sensor.camera_sharing_city_viewing"
+REVOKE_ALL = "button.camera_sharing_revoke_all_unlocks"
+RESUME = "button.camera_sharing_resume_sharing"
 
 
 def _state(hass: HomeAssistant, entity_id: str) -> str:
@@ -63,6 +64,7 @@ async def test_unique_ids_and_device(
         PAUSED: "paused_until",
         VIEWING: "city_viewing",
         REVOKE_ALL: "revoke_all",
+        RESUME: "resume",
     }
     devices = set()
     for entity_id, key in expected.items():
@@ -71,7 +73,12 @@ async def test_unique_ids_and_device(
         assert entry.unique_id == f"{hub.home_id}_{key}"
         devices.add(entry.device_id)
     assert len(devices) == 1
-    assert hass.states.get(SHARE_FRONT).attributes["friendly_name"] == "RTCC Share Share Front door"
+    # Names read as what they do: the device is "Camera sharing", a share switch its label.
+    assert hass.states.get(SHARE_FRONT).attributes["friendly_name"] == "Camera sharing Front door"
+    assert hass.states.get(HISTORY).attributes["friendly_name"] == "Camera sharing Unlocks shared"
+    assert hass.states.get(PAUSED).attributes["friendly_name"] == (
+        "Camera sharing Pause sharing until"
+    )
 
 
 @pytest.mark.usefixtures("sharing")
@@ -93,7 +100,11 @@ async def test_full_incident(
     assert _state(hass, PAUSED) == STATE_UNKNOWN
     assert _state(hass, VIEWING) == "off"
 
-    granted = await unlock(scope=["snapshot", "stream"])
+    granted_incident = "I-FULL-1"
+    granted = await unlock(
+        scope=["snapshot", "stream"],
+        incident={"id": granted_incident, "case_number": "C-1", "offense": "burglary"},
+    )
     assert granted["status"] == "active"
     unlock_id = granted["unlock_id"]
     await wait_for(lambda: _state(hass, ACTIVE) == "1", what="active unlock")
@@ -102,15 +113,23 @@ async def test_full_incident(
     active = _events(unlock_events, unlock_id=unlock_id, status="active")
     assert len(active) == 1
     assert active[0]["hub"] == "jackson-rtcc"
+    assert active[0]["hub_name"] == "Jackson RTCC"  # the name beside the id
     assert active[0]["offense"] == "burglary"
     assert sorted(active[0]["cameras"]) == ["camera.back_yard", "camera.front_door"]
+    assert sorted(active[0]["camera_labels"]) == ["Back yard", "Front door"]
     assert active[0]["end_reason"] is None
     assert active[0]["config_entry_id"] == init_integration.entry_id
-    record = hass.states.get(HISTORY).attributes["unlocks"][0]
-    assert record["unlock_id"] == unlock_id
-    assert record["status"] == "active"
-    assert record["start"] is not None
-    assert record["end"] is None
+    history = init_integration.runtime_data.history
+    record = history.get(unlock_id)
+    assert record is not None
+    assert record.status == "active"
+    assert record.start is not None
+    assert record.end is None
+    assert hass.states.get(VIEWING).attributes == hass.states.get(VIEWING).attributes | {
+        "cameras": [],
+        "hub": None,
+        "incident": None,
+    }
 
     headers = {"Authorization": f"Bearer {granted['access_token']}"}
     base = f"{hub.city_url}/api/v1/unlocks/{unlock_id}/cameras"
@@ -125,6 +144,14 @@ async def test_full_incident(
         snapshot = _events(access_events, action="snapshot")
         assert snapshot[0]["unlock_id"] == unlock_id
         assert snapshot[0]["bytes"] == snapshot_bytes
+        assert snapshot[0]["hub_name"] == "Jackson RTCC"
+        camera_label = snapshot[0]["camera_label"]
+        assert camera_label in ("Front door", "Back yard")
+        # Which camera, which city, which incident.
+        viewing = hass.states.get(VIEWING).attributes
+        assert viewing["cameras"] == [camera_label]
+        assert viewing["hub"] == "Jackson RTCC"
+        assert viewing["incident"] == granted_incident
 
         async with session.get(f"{base}/{camera_id}/stream") as response:
             assert response.status == 200
@@ -144,12 +171,11 @@ async def test_full_incident(
     assert unlock_id not in {u["unlock_id"] for u in (await hub_state(hub))["unlocks"]}
     ended = _events(unlock_events, unlock_id=unlock_id, status="ended")
     assert ended[0]["end_reason"] == "revoked"
-    await wait_for(lambda: hass.states.get(HISTORY).attributes["unlocks"][0]["end"] is not None)
-    record = hass.states.get(HISTORY).attributes["unlocks"][0]
-    assert record["end_reason"] == "revoked"
-    assert record["frames"] >= 1
-    assert record["bytes"] >= snapshot_bytes
-    assert record["snapshots"] == 1
+    await wait_for(lambda: record.end is not None)
+    assert record.reason == "revoked"
+    assert record.frames >= 1
+    assert record.bytes >= snapshot_bytes
+    assert record.snapshots == 1
     assert _state(hass, HISTORY) == "1"  # unlocks that became active, ever
 
     # The snapshot's minute ends: city_viewing turns off by itself.
@@ -162,13 +188,21 @@ async def test_full_incident(
 
 
 @pytest.mark.usefixtures("sharing")
-async def test_history_attributes_not_recorded(
-    hass: HomeAssistant, init_integration: MockConfigEntry
+async def test_no_records_in_state_attributes(
+    hass: HomeAssistant, init_integration: MockConfigEntry, unlock: Unlocker
 ) -> None:
-    """The long unlock list stays out of the recorder."""
-    from custom_components.rtcc_share.sensor import RtccShareSensor
-
-    assert "unlocks" in RtccShareSensor._unrecorded_attributes
+    """No entity carries a list of records: the history lives in the panel."""
+    await unlock()
+    await wait_for(lambda: _state(hass, ACTIVE) == "1")
+    registry = er.async_get(hass)
+    ours = er.async_entries_for_config_entry(registry, init_integration.entry_id)
+    assert ours
+    for entry in ours:
+        state = hass.states.get(entry.entity_id)
+        assert state is not None
+        for name, value in state.attributes.items():
+            if isinstance(value, list):
+                assert all(isinstance(v, str) for v in value), (entry.entity_id, name)
 
 
 @pytest.mark.usefixtures("sharing")
@@ -189,12 +223,12 @@ async def test_history_built_at_startup(
     config_entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(config_entry.entry_id)
     await hass.async_block_till_done()
-    records = hass.states.get(HISTORY).attributes["unlocks"]
-    assert [r["unlock_id"] for r in records] == [declined["unlock_id"], first["unlock_id"]]
-    assert records[0]["status"] == "declined"
-    assert records[0]["end_reason"] == "excluded_offense"
-    assert records[0]["start"] is None
-    assert records[1]["end_reason"] == "revoked"
+    records = list(config_entry.runtime_data.history.newest_first())
+    assert [r.unlock_id for r in records] == [declined["unlock_id"], first["unlock_id"]]
+    assert records[0].status == "declined"
+    assert records[0].reason == "excluded_offense"
+    assert records[0].start is None
+    assert records[1].reason == "revoked"
     assert _state(hass, HISTORY) == "1"
     await hass.config_entries.async_unload(config_entry.entry_id)
 
@@ -253,9 +287,9 @@ async def test_camera_leaving_the_policy_removes_its_switch(
     status, _ = await control(hub, "PUT", "/control/v1/policy", policy)
     assert status == 200
     await wait_for(
-        lambda: hass.states.get("switch.rtcc_share_share_garage") is not None, what="new switch"
+        lambda: hass.states.get("switch.camera_sharing_garage") is not None, what="new switch"
     )
-    assert _state(hass, "switch.rtcc_share_share_garage") == "off"
+    assert _state(hass, "switch.camera_sharing_garage") == "off"
 
 
 @pytest.mark.usefixtures("sharing")

@@ -22,7 +22,7 @@ from tests.support.hub_process import HubProcess, free_port
 
 from .helpers import wait_for
 
-CONSENT = "switch.rtcc_share_consent"
+CONSENT = "switch.camera_sharing_consent"
 
 
 def _errors(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:

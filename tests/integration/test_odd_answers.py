@@ -25,7 +25,7 @@ from .fake_addon import FakeAddon, fake_addon, json_answer, state_document
 from .helpers import wait_for
 
 TS = "2026-11-23T12:00:00Z"
-CONSENT = "switch.rtcc_share_consent"
+CONSENT = "switch.camera_sharing_consent"
 
 
 @pytest.fixture
@@ -141,7 +141,7 @@ async def test_replayed_and_malformed_entries(
     assert opened == ["/control/v1/events?after=0", "/control/v1/events?after=2"]
     coordinator = fake_entry.runtime_data
     assert coordinator.last_seq == 2
-    assert [r["unlock_id"] for r in coordinator.history.records()] == ["u_2", "u_1"]
+    assert [r.unlock_id for r in coordinator.history.newest_first()] == ["u_2", "u_1"]
     # The stream had worked: it is reopened at once and nothing turned unavailable (actions
     # on unavailable entities are skipped by Home Assistant, so a blip must not cause one).
     assert hass.states.get(CONSENT).state == "on"

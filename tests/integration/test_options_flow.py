@@ -7,7 +7,8 @@ import json
 
 import pytest
 from homeassistant.core import HomeAssistant
-from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.data_entry_flow import FlowResultType, InvalidData
+from homeassistant.helpers import entity_registry as er
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.rtcc_share.options_flow import InvalidMasks, parse_masks
@@ -88,7 +89,7 @@ async def test_options_round_trip(
     assert back == back | {"entity_id": "camera.back_yard", "label": "Back yard", "share": False}
 
     # The switches follow; the form shows the stored values next time.
-    await wait_for(lambda: hass.states.get("switch.rtcc_share_share_back_yard") is not None)
+    await wait_for(lambda: hass.states.get("switch.camera_sharing_back_yard") is not None)
     result = await hass.config_entries.options.async_init(init_integration.entry_id)
     schema = result["data_schema"].schema
     suggested = {str(k): k.description.get("suggested_value") for k in schema if k.description}
@@ -221,3 +222,89 @@ async def test_options_token_refused_on_save(
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"base": "invalid_auth"}
     assert (await hub_state(hub))["policy"]["mode"] == "auto"
+
+
+async def test_options_clips_recorders_and_the_label_rule(
+    hass: HomeAssistant, hub: HubProcess, init_integration: MockConfigEntry
+) -> None:
+    """Clip limits in minutes and hours; recorders offered from Home Assistant; a label left
+    empty is no label (the city sees "Camera N"), never the entity id."""
+    registry = er.async_get(hass)
+    hass.states.async_remove("camera.front_door")
+    porch = registry.async_get_or_create(
+        "camera", "frigate", "01FRIGATE:camera:front_door", suggested_object_id="front_door"
+    )
+    hass.states.async_set(porch.entity_id, "idle")  # no friendly name
+    hass.states.async_set("camera.doorbell", "idle", {"friendly_name": "Doorbell"})
+    result = await hass.config_entries.options.async_init(init_integration.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {
+            "cameras": [porch.entity_id, "camera.doorbell"],
+            **HOME_RULES,
+            "allow_clips": True,
+            "max_clip_minutes": 15,
+            "max_clip_age_hours": 48,
+        },
+    )
+    assert result["description_placeholders"]["camera"] == porch.entity_id
+    suggested = {
+        str(k): k.description.get("suggested_value")
+        for k in result["data_schema"].schema
+        if k.description
+    }
+    assert suggested["label"] == ""  # no name in Home Assistant: no label, not "front door"
+    assert suggested["recorder"] == "frigate:front_door"  # Home Assistant knows it
+    options = result["data_schema"].schema["recorder"].config["options"]
+    assert [o["value"] for o in options] == ["none", "frigate:front_door"]
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {"label": "   ", "share": True, "recorder": "frigate:front_door"}
+    )
+    suggested = {
+        str(k): k.description.get("suggested_value")
+        for k in result["data_schema"].schema
+        if k.description
+    }
+    assert suggested["label"] == "Doorbell"
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {"label": "Doorbell", "share": True}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    policy = (await hub_state(hub))["policy"]
+    assert (policy["allow_clips"], policy["max_clip_s"], policy["max_clip_age_s"]) == (
+        True,
+        900,
+        48 * 3600,
+    )
+    porch_camera, doorbell = policy["cameras"]
+    assert porch_camera["label"] is None
+    assert porch_camera["recorder"] == {"source": "frigate", "camera": "front_door"}
+    assert doorbell["label"] == "Doorbell"
+    assert doorbell["recorder"] is None
+
+    # The stored recorder is offered again even once Frigate is gone; minutes shown back.
+    registry.async_remove(porch.entity_id)
+    hass.states.async_set(porch.entity_id, "idle")
+    result = await hass.config_entries.options.async_init(init_integration.entry_id)
+    suggested = {
+        str(k): k.description.get("suggested_value")
+        for k in result["data_schema"].schema
+        if k.description
+    }
+    assert (suggested["max_clip_minutes"], suggested["max_clip_age_hours"]) == (15, 48)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {"cameras": [porch.entity_id], **HOME_RULES, "allow_clips": True}
+    )
+    options = result["data_schema"].schema["recorder"].config["options"]
+    assert [o["value"] for o in options] == ["none", "frigate:front_door"]
+    # UniFi Protect is only offered for UniFi Protect's own cameras.
+    with pytest.raises(InvalidData):
+        await hass.config_entries.options.async_configure(
+            result["flow_id"], {"share": True, "recorder": "unifiprotect"}
+        )
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {"share": True, "recorder": "none"}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    (camera,) = (await hub_state(hub))["policy"]["cameras"]
+    assert camera["recorder"] is None

@@ -19,7 +19,7 @@ from tests.support.hub_process import HubProcess
 from .conftest import Unlocker
 from .helpers import base_policy, control, hub_state, wait_for
 
-PAUSED = "sensor.rtcc_share_paused_until"
+PAUSED = "datetime.camera_sharing_pause_sharing_until"
 
 
 async def _call(hass: HomeAssistant, service: str, **data: Any) -> None:
@@ -158,11 +158,13 @@ async def test_ask_mode_approve_and_decline(
     message = persistent_notification._async_get_or_create_notifications(hass)[notification_id][
         "message"
     ]
-    assert "Jackson RTCC" in message
-    assert "burglary" in message
-    assert f"unlock_id: {first['unlock_id']}" in message
-    assert "rtcc_share.approve_unlock" in message
-    assert "rtcc_share.decline_unlock" in message
+    notification = persistent_notification._async_get_or_create_notifications(hass)[notification_id]
+    assert notification["title"] == "Camera access requested"
+    # Who asks, for what, which cameras (by label), and a link to decide in the panel.
+    assert message.startswith("**Jackson RTCC** asks to see Front door, Back yard for incident")
+    assert "(burglary, case C-2026-0001)" in message
+    assert f"(/rtcc-share?unlock={first['unlock_id']})" in message
+    assert "camera." not in message  # labels, never entity ids
     assert [e.data["status"] for e in events if e.data["unlock_id"] == first["unlock_id"]] == [
         "pending"
     ]
@@ -230,3 +232,39 @@ async def test_request_notifications_follow_the_entry(
     assert await hass.config_entries.async_setup(init_integration.entry_id)
     await hass.async_block_till_done()
     assert notified()
+
+
+@pytest.mark.usefixtures("sharing")
+async def test_pause_control_and_resume_button(
+    hass: HomeAssistant, hub: HubProcess, init_integration: MockConfigEntry
+) -> None:
+    """Pausing from any dashboard: set "Pause sharing until"; the button resumes."""
+    until = (dt_util.now() + timedelta(hours=2)).replace(microsecond=500)
+    await hass.services.async_call(
+        "datetime",
+        "set_value",
+        {"entity_id": PAUSED, "datetime": until.isoformat()},
+        blocking=True,
+    )
+    stored = dt_util.parse_datetime((await hub_state(hub))["policy"]["paused_until"])
+    assert stored is not None
+    # Rounded up to the whole second: a pause never ends early.
+    assert stored == until.replace(microsecond=0) + timedelta(seconds=1)
+    await wait_for(lambda: hass.states.get(PAUSED).state not in ("unknown", "unavailable"))
+
+    revision = (await hub_state(hub))["policy"]["revision"]
+    with pytest.raises(ServiceValidationError) as err:
+        await hass.services.async_call(
+            "datetime",
+            "set_value",
+            {"entity_id": PAUSED, "datetime": (dt_util.now() - timedelta(hours=1)).isoformat()},
+            blocking=True,
+        )
+    assert err.value.translation_key == "pause_in_past"
+    assert (await hub_state(hub))["policy"]["revision"] == revision
+
+    await hass.services.async_call(
+        "button", "press", {"entity_id": "button.camera_sharing_resume_sharing"}, blocking=True
+    )
+    assert (await hub_state(hub))["policy"]["paused_until"] is None
+    await wait_for(lambda: hass.states.get(PAUSED).state == "unknown")
