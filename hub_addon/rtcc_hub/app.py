@@ -147,7 +147,13 @@ class AddOn:
             handler=self.router.handle,
             observer=RelayAudit(state, self.refusals),
         )
-        self.owner = OwnerControl(state, self.access, self.relays.status)
+        self.owner = OwnerControl(
+            state,
+            self.access,
+            options.hubs,
+            relays=self.relays.status,
+            clips=self.clips.owner_views,
+        )
         self.scheduler = Scheduler(state, self.access, self.refusals, self.clips)
         self.stopping = asyncio.Event()
         self.city_port = 0

@@ -273,6 +273,19 @@ class ClipService:
         status, _ = current_status(unlock, state.policy, state.clock())
         return status is UnlockStatus.ACTIVE and state.policy.allow_clips
 
+    def owner_views(self, unlock_id: str) -> list[dict[str, Any]]:
+        """The unlock's clips for the owner (control API state): with the entity id, progress,
+        and why one failed."""
+        return [
+            {
+                **clip.city_view(self._progress.get(clip.clip_id, 0.0)),
+                "entity_id": clip.entity_id,
+                "reason": clip.reason,
+            }
+            for clip in self._clips.values()
+            if clip.unlock_id == unlock_id and clip.status is not ClipState.DELETED
+        ]
+
     # checks ----------------------------------------------------------------------------------
 
     def _check(self, unlock: Unlock, camera_id: str) -> UnlockCamera:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -14,6 +14,7 @@ from .audit import Entry, Listener, VerifyResult, verify_rows
 from .errors import DomainError, ErrorCode
 from .imaging import OutputSpec
 from .lifecycle import InvalidTransition, due_by_time
+from .options import HubConfig
 from .policy import Policy, PolicyError, PreviewRequest, changed_fields, parse_policy
 from .state import Change, HomeState
 from .status import AuditEvent, DeclineReason, EndReason, UnlockStatus
@@ -24,17 +25,26 @@ from .unlock import Unlock, control_view
 _LOGGER = logging.getLogger(__name__)
 
 type RelayStatus = Callable[[], list[dict[str, Any]]]
+type ClipsOf = Callable[[str], list[dict[str, Any]]]
 
 _OPEN = (UnlockStatus.PENDING, UnlockStatus.ACTIVE, UnlockStatus.SUSPENDED)
 
 
 class OwnerControl:
     def __init__(
-        self, state: HomeState, access: CityAccess, relays: RelayStatus = lambda: []
+        self,
+        state: HomeState,
+        access: CityAccess,
+        hubs: Sequence[HubConfig],
+        *,
+        relays: RelayStatus = lambda: [],
+        clips: ClipsOf = lambda unlock_id: [],
     ) -> None:
         self._state = state
         self._access = access
+        self._hubs = tuple(hubs)
         self._relays = relays
+        self._clips = clips
 
     async def state_view(self) -> dict[str, Any]:
         state = self._state
@@ -47,12 +57,20 @@ class OwnerControl:
             "policy": state.policy.as_json(),
             "unlocks": [self._view(unlock) for unlock in state.ledger.open_unlocks()],
             "counters": state.counters.as_json(open_streams=len(self._access.sessions)),
-            "relays": self._relays(),
+            # The configured hubs by name (no keys): the audit log names hubs by id only.
+            "hubs": [{"id": hub.id, "name": hub.name} for hub in self._hubs],
+            "relays": [
+                {**relay, "hub_name": self._hub_name(str(relay["hub"]))} for relay in self._relays()
+            ],
         }
+
+    def _hub_name(self, hub_id: str) -> str:
+        return next((hub.name for hub in self._hubs if hub.id == hub_id), hub_id)
 
     def _view(self, unlock: Unlock) -> dict[str, Any]:
         traffic = self._state.ledger.traffic(unlock.unlock_id)
-        return control_view(unlock, traffic, self._access.viewers_of(unlock.unlock_id))
+        view = control_view(unlock, traffic, self._access.viewers_of(unlock.unlock_id))
+        return {**view, "clips": self._clips(unlock.unlock_id)}
 
     async def put_policy(self, raw: Any) -> Policy:
         """Validate and store a policy; it takes effect on live access at once."""

@@ -30,7 +30,8 @@ async def test_control_port_serves_no_city_paths(env: Env) -> None:
 async def test_first_start_state(env: Env) -> None:
     status, state = await env.control("GET", "/control/v1/state")
     assert status == 200
-    assert set(state) == {"home_id", "policy", "unlocks", "counters", "relays"}
+    assert set(state) == {"home_id", "policy", "unlocks", "counters", "hubs", "relays"}
+    assert state["hubs"] == [{"id": "jackson-rtcc", "name": "Jackson RTCC"}]
     assert state["relays"] == []
     assert state["home_id"] == env.hub.home_id
     assert state["policy"]["consent"] is False and state["policy"]["cameras"] == []

@@ -14,7 +14,7 @@ import json
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -124,7 +124,10 @@ PROLOGUE: list[tuple[Any, ...]] = [
 ]
 
 
-async def _apply(hub: AddOn, model: Model, clock: Clock, op: tuple[Any, ...]) -> None:
+async def _apply(
+    hub: AddOn, carriage: Carriage, model: Model, clock: Clock, op: tuple[Any, ...]
+) -> Any:
+    """Apply one operation; what the city or the owner was answered (the transcript's line)."""
     kind, now = op[0], clock()
     if kind == "unlock":
         _, scope, duration, offense, delay = op
@@ -138,11 +141,11 @@ async def _apply(hub: AddOn, model: Model, clock: Clock, op: tuple[Any, ...]) ->
             incident=incident,
             area={"lat": 32.2988, "lon": -90.1848, "radius_m": 500},
         )
-        answer = await hub.router.handle(
-            CityRequest("POST", "/api/v1/unlocks", json.dumps({"token": token}).encode())
+        code, raw = await carriage.call(
+            "POST", "/api/v1/unlocks", json.dumps({"token": token}).encode()
         )
-        assert isinstance(answer, Reply) and answer.status == 201, answer
-        body = json.loads(answer.body)
+        assert code == 201, (code, raw)
+        body = json.loads(raw)
         status = body["status"]
         if status != "declined":  # fail closed: only ever with consent and no pause
             assert model.consent and not (model.paused_until and model.paused_until > now)
@@ -162,7 +165,8 @@ async def _apply(hub: AddOn, model: Model, clock: Clock, op: tuple[Any, ...]) ->
                 finished=status == "declined",
             )
         )
-    elif kind == "policy":
+        return ("unlock", status, len(body.get("cameras", [])))
+    if kind == "policy":
         _, consent, pause, shares, mode, allow_live = op
         paused_until = None if pause is None else int(now) + pause
         cameras = [
@@ -187,28 +191,35 @@ async def _apply(hub: AddOn, model: Model, clock: Clock, op: tuple[Any, ...]) ->
             if not consent:
                 unlock.finished = True
             unlock.removed |= {e for e, s in model.shared.items() if not s}
-    elif kind in ("approve", "decline", "revoke", "city_close"):
+        return ("policy",)
+    if kind in ("approve", "decline", "revoke", "city_close"):
         if not model.unlocks:
-            return
+            return (kind, None)
         unlock = model.unlocks[op[1] % len(model.unlocks)]
-        await _owner(hub, model, unlock, kind, now)
-    elif kind == "access":
+        return (kind, await _owner(hub, carriage, model, unlock, kind, now))
+    if kind == "access":
         if not model.unlocks:
-            return
+            return ("access", None)
         unlock = model.unlocks[op[1] % len(model.unlocks)]
-        camera_ids = sorted(unlock.camera_ids) or ["c_none"]
-        camera_id = camera_ids[op[2] % len(camera_ids)]
+        # Camera ids are random per unlock: pick by position among the sorted entity ids,
+        # which is the same on every carriage.
+        by_entity = sorted(unlock.camera_ids.items(), key=lambda item: item[1])
+        camera_id = by_entity[op[2] % len(by_entity)][0] if by_entity else "c_none"
         capability = op[3]
         expected = model.may_access(unlock, camera_id, capability, now)
-        served = await _access(hub, unlock, camera_id, capability)
+        served, status = await _access(carriage, unlock, camera_id, capability)
         assert served == expected, (op, unlock, model)
-    elif kind == "advance":
+        return ("access", status)
+    if kind == "advance":
         clock.advance(op[1])
     elif kind == "tick":
         await run_due(hub.state)
+    return (kind,)
 
 
-async def _owner(hub: AddOn, model: Model, unlock: ModelUnlock, kind: str, now: float) -> None:
+async def _owner(
+    hub: AddOn, carriage: Carriage, model: Model, unlock: ModelUnlock, kind: str, now: float
+) -> int:
     pending = (
         unlock.status_at_creation == "pending"
         and not unlock.approved
@@ -231,71 +242,146 @@ async def _owner(hub: AddOn, model: Model, unlock: ModelUnlock, kind: str, now: 
             unlock.finished = True
         else:
             if unlock.token is None:
-                return
-            answer = await _city(hub, "DELETE", f"/api/v1/unlocks/{unlock.unlock_id}", unlock)
-            assert isinstance(answer, Reply) and answer.status == 204
+                return 0
+            status, _ = await carriage.call(
+                "DELETE",
+                f"/api/v1/unlocks/{unlock.unlock_id}",
+                authorization=f"Bearer {unlock.token}",
+            )
+            assert status == 204
             unlock.finished = True
+            return status
     except DomainError as err:
         refused = err
     else:
-        return
+        return 200
     assert refused.status == 409
     if kind in ("approve", "decline"):
         assert not pending
+    return refused.status
 
 
-async def _city(hub: AddOn, method: str, path: str, unlock: ModelUnlock) -> Any:
-    return await hub.router.handle(
-        CityRequest(method, path, authorization=f"Bearer {unlock.token}", client="test")
-    )
+class Carriage(Protocol):
+    """How the test reaches the city API: the router in-process, HTTP, or a relay."""
+
+    async def start(self, addon: AddOn) -> None: ...
+
+    async def call(
+        self, method: str, path: str, body: bytes = b"", authorization: str | None = None
+    ) -> tuple[int, bytes]: ...
+
+    async def first_frame(self, path: str, authorization: str) -> int:
+        """The stream's status: 200 once a frame arrived, else the error status."""
+        ...
+
+    async def stop(self) -> None: ...
 
 
-async def _access(hub: AddOn, unlock: ModelUnlock, camera_id: str, capability: str) -> bool:
-    """Served or not, through the city router both carriages use."""
+class RouterCarriage:
+    """The city router both transports sit on, called directly."""
+
+    def __init__(self) -> None:
+        self._addon: AddOn | None = None
+
+    async def start(self, addon: AddOn) -> None:
+        self._addon = addon
+
+    async def call(
+        self, method: str, path: str, body: bytes = b"", authorization: str | None = None
+    ) -> tuple[int, bytes]:
+        assert self._addon is not None
+        answer = await self._addon.router.handle(
+            CityRequest(method, path, body, authorization=authorization, client="test")
+        )
+        assert isinstance(answer, Reply), answer
+        return answer.status, answer.body
+
+    async def first_frame(self, path: str, authorization: str) -> int:
+        assert self._addon is not None
+        answer = await self._addon.router.handle(
+            CityRequest("GET", path, authorization=authorization, client="test")
+        )
+        if isinstance(answer, Reply):
+            return answer.status
+        sent: list[bytes] = []
+
+        async def send(frame: bytes) -> None:
+            sent.append(frame)
+            answer.stop(StreamEnd.CANCELLED)
+
+        assert await answer.run(send) is StreamEnd.CANCELLED
+        return 200 if sent else 503
+
+    async def stop(self) -> None:
+        self._addon = None
+
+
+async def _access(
+    carriage: Carriage, unlock: ModelUnlock, camera_id: str, capability: str
+) -> tuple[bool, int]:
+    """Served or not (and the status), through the carriage."""
     if unlock.token is None:
-        return False
-    base = f"/api/v1/unlocks/{unlock.unlock_id}/cameras/{camera_id}"
-    answer = await _city(hub, "GET", f"{base}/{capability}", unlock)
-    if isinstance(answer, Reply):
-        if answer.status == 200:
-            assert capability == "snapshot" and answer.body.startswith(b"\xff\xd8")
-            return True
-        assert answer.status in (401, 403, 404, 410), answer
-        return False
-    sent: list[bytes] = []
-
-    async def send(frame: bytes) -> None:
-        sent.append(frame)
-        answer.stop(StreamEnd.CANCELLED)
-
-    assert await answer.run(send) is StreamEnd.CANCELLED
-    return bool(sent)
+        return False, 0
+    path = f"/api/v1/unlocks/{unlock.unlock_id}/cameras/{camera_id}/{capability}"
+    bearer = f"Bearer {unlock.token}"
+    if capability == "stream":
+        status = await carriage.first_frame(path, bearer)
+    else:
+        status, body = await carriage.call("GET", path, authorization=bearer)
+        if status == 200:
+            assert body.startswith(b"\xff\xd8")
+    assert status in (200, 401, 403, 404, 410), status
+    return status == 200, status
 
 
-async def _run(operations: list[tuple[Any, ...]]) -> None:
+async def run_operations(
+    operations: list[tuple[Any, ...]],
+    carriage: Carriage,
+    *,
+    city_http: bool = False,
+    extra_options: dict[str, Any] | None = None,
+    data_dir: Path | None = None,
+) -> list[Any]:
+    """Run the prologue and `operations` against a fresh add-on over `carriage`; the
+    transcript of answers. Every model assertion holds on the way."""
     with tempfile.TemporaryDirectory() as tmp:
-        data_dir = Path(tmp)
+        directory = data_dir or Path(tmp)
         clock = Clock()
         cameras = FakeCameras()
-        options = parse_options(options_dict(CITY))
+        options = parse_options(options_dict(CITY, **(extra_options or {})))
 
         async def create() -> AddOn:
             return await AddOn.create(
-                options, data_dir, clock=clock, image_processor=FakeProcessor(), fetch_still=cameras
+                options,
+                directory,
+                clock=clock,
+                image_processor=FakeProcessor(),
+                fetch_still=cameras,
             )  # type: ignore[arg-type]
 
         hub = await create()
+        if city_http or extra_options:
+            await hub.start()
+        await carriage.start(hub)
         model = Model()
+        transcript: list[Any] = []
         try:
             for op in PROLOGUE + operations:
                 if op[0] == "restart":
+                    await carriage.stop()
                     await hub.stop()
                     hub = await create()
+                    if city_http or extra_options:
+                        await hub.start()
+                    await carriage.start(hub)
+                    transcript.append(("restart",))
                     continue
-                await _apply(hub, model, clock, op)
+                transcript.append(await _apply(hub, carriage, model, clock, op))
             assert (await hub.owner.verify()).ok
         finally:
+            await carriage.stop()
             await hub.stop()
+        return transcript
 
 
 SNAP = ("access", 0, 0, "snapshot")
@@ -327,4 +413,4 @@ LIVE = ("policy", True, None, (True, True), "auto", True)
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(OPERATIONS)
 def test_access_only_inside_a_live_consented_unlock(operations: list[tuple[Any, ...]]) -> None:
-    asyncio.run(_run(operations))
+    asyncio.run(run_operations(operations, RouterCarriage()))
