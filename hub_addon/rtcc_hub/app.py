@@ -23,14 +23,15 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from aiohttp import web
 
 from . import __version__
 from .audit import AuditLog
-from .city_api import CityAppRunner, build_city_app
+from .city_api import build_city_app
 from .control_api import build_control_app
+from .descriptors import DescriptorBudget
 from .errors import ApiError
 from .ha_client import CameraUnavailable, HomeAssistantClient
+from .http_listener import CITY_LIMITS, CONTROL_LIMITS, Listener
 from .imaging import ImageError, ImageProcessor, OutputSpec
 from .ledger import (
     ACTIVE,
@@ -221,7 +222,7 @@ class Hub:
         self.control_app = build_control_app(self)
         self.city_port = 0
         self.control_port = 0
-        self._runners: list[web.AppRunner] = []
+        self._listeners: list[Listener] = []
         self._scheduler: asyncio.Task[None] | None = None
         self._stopped = False
 
@@ -807,18 +808,22 @@ class Hub:
         """Bind both listeners (ports 0 pick free ones) and start the scheduler."""
         self._session = aiohttp.ClientSession()
         self._ha = self._ha_client(self._session)
-        for app, host, port, ssl_context in (
-            (self.city_app, self.options.bind, self.options.city_port, self._ssl_context()),
-            (self.control_app, self.options.control_bind, self.options.control_port, None),
-        ):
-            runner_class = CityAppRunner if app is self.city_app else web.AppRunner
-            runner = runner_class(app, access_log=None, shutdown_timeout=2.0)
-            await runner.setup()
-            site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
-            await site.start()
-            self._runners.append(runner)
-        self.city_port = _bound_port(self._runners[0])
-        self.control_port = _bound_port(self._runners[1])
+        # The listeners protect themselves (PROTOCOL.md section 3): see http_listener.
+        budget = DescriptorBudget.for_process()
+        for app, name, host, port, limits, ssl_context in (
+            (self.city_app, "city API", self.options.bind, self.options.city_port,
+             CITY_LIMITS, self._ssl_context()),
+            (self.control_app, "control API", self.options.control_bind,
+             self.options.control_port, CONTROL_LIMITS, None),
+        ):  # fmt: skip
+            listener = Listener(
+                app, name=name, host=host, port=port, limits=limits, budget=budget,
+                ssl_context=ssl_context,
+            )  # fmt: skip
+            await listener.start()
+            self._listeners.append(listener)
+        self.city_port = self._listeners[0].port
+        self.control_port = self._listeners[1].port
         self._scheduler = asyncio.create_task(self._run_scheduler(), name="rtcc scheduler")
         line = (
             f"rtcc_hub listening city={self.options.bind}:{self.city_port} "
@@ -834,9 +839,9 @@ class Hub:
         self._stopped = True
         self.stopping.set()
         self.streams.close_all()
-        for runner in reversed(self._runners):
-            await runner.cleanup()
-        self._runners.clear()
+        for listener in reversed(self._listeners):
+            await listener.stop()
+        self._listeners.clear()
         for session in list(self._sessions):
             await self.close_stream(session, "shutdown")
         await self.streams.stop()
@@ -856,10 +861,3 @@ class Hub:
             _LOGGER.exception("could not write the aggregated refusals")
         self.processor.close()
         self.storage.close()
-
-
-def _bound_port(runner: web.AppRunner) -> int:
-    for address in runner.addresses:
-        if isinstance(address, tuple):
-            return int(address[1])
-    raise RuntimeError("listener has no TCP address")
