@@ -72,13 +72,16 @@ class ConnectionLimits:
     # accepted through one: served (the owner's control API) or closed at once (the city).
     spare_descriptors: int = 1
     serve_when_exhausted: bool = False
+    # Whether `total` shrinks to what the descriptor budget leaves (the city's connections are
+    # what the budget is for; the control API's few live in its reserve).
+    sized_by_budget: bool = True
 
 
 CITY_LIMITS = ConnectionLimits()  # PROTOCOL.md section 3
 # The control API has one client (the integration), a bearer token and no published port; its
 # caps only bound what a local attacker could hold, and its spares keep it answering at EMFILE.
 CONTROL_LIMITS = ConnectionLimits(
-    per_address=64, total=64, spare_descriptors=2, serve_when_exhausted=True
+    per_address=64, total=64, spare_descriptors=2, serve_when_exhausted=True, sized_by_budget=False
 )
 
 
@@ -244,7 +247,9 @@ class Listener:
         self.requested_port = port
         self.limits = limits
         self.ssl_context = ssl_context
-        total = budget.city_cap(limits.total) if budget is not None else limits.total
+        total = limits.total
+        if budget is not None and limits.sized_by_budget:
+            total = budget.city_cap(limits.total)
         self.slots = ConnectionSlots(min(limits.per_address, total), total)
         self.throttle = LogThrottle(_LOGGER, name)
         self._messages = _messages(limits, total)
@@ -510,7 +515,10 @@ class _Connection(asyncio.Protocol):
             raw.abort()
             self.connection_lost(None)
             return
-        if transport is None or self._closed:
+        if self._closed:
+            return
+        if transport is None or transport.is_closing():
+            self.connection_lost(None)
             return
         self._attach(transport)
 
@@ -569,7 +577,8 @@ class _Connection(asyncio.Protocol):
     def abort(self) -> None:
         if self._raw is not None:
             self._raw.abort()
-        else:
+        if self._handler is None:
+            # Mid-handshake (or never connected): asyncio tells no protocol of this loss.
             self.connection_lost(None)
 
 
