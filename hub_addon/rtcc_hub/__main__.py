@@ -21,11 +21,12 @@ from pathlib import Path
 import aiohttp
 
 from . import __version__
-from .app import Hub
+from .app import AddOn, Runtime
 from .audit import verify_rows
+from .identity import HomeKeyError
 from .imaging import ImageError
 from .options import Options, OptionsError, load_options
-from .storage import DB_FILENAME
+from .storage import DB_FILENAME, UnusableDataDir
 
 _LOGGER = logging.getLogger("rtcc_hub")
 
@@ -106,9 +107,8 @@ def audit_verify(data_dir: Path) -> int:
     return 1
 
 
-async def _announce(hub: Hub) -> None:
+async def _announce(addon: AddOn, token: str) -> None:
     """Supervisor discovery so the integration's hassio step can set itself up."""
-    token = os.environ.get("SUPERVISOR_TOKEN", "")
     headers = {"Authorization": f"Bearer {token}"}
     timeout = aiohttp.ClientTimeout(total=10)
     async with aiohttp.ClientSession(timeout=timeout, headers=headers) as session:
@@ -119,13 +119,13 @@ async def _announce(hub: Hub) -> None:
                 host = info["data"].get("hostname") or host
         payload = {
             "service": "rtcc_share",
-            "config": {"host": host, "port": hub.control_port, "token": hub.control_token},
+            "config": {"host": host, "port": addon.control_port, "token": addon.control_token},
         }
         for attempt in range(DISCOVERY_ATTEMPTS):
             try:
                 async with session.post(f"{SUPERVISOR_URL}/discovery", json=payload) as response:
                     response.raise_for_status()
-                    _LOGGER.info("announced to the Supervisor as %s:%s", host, hub.control_port)
+                    _LOGGER.info("announced to the Supervisor as %s:%s", host, addon.control_port)
                     return
             except (aiohttp.ClientError, TimeoutError) as err:
                 _LOGGER.warning("Supervisor discovery failed (%s), retrying", err)
@@ -133,9 +133,18 @@ async def _announce(hub: Hub) -> None:
     _LOGGER.error("could not announce the add-on to the Supervisor")
 
 
+def runtime_from_environment() -> Runtime:
+    """The environment, read here only: the services get it as a value."""
+    return Runtime(
+        supervisor_token=os.environ.get("SUPERVISOR_TOKEN") or None,
+        turbojpeg_lib=os.environ.get("RTCC_TURBOJPEG_LIB") or None,
+    )
+
+
 async def run(options: Options, data_dir: Path, stop: asyncio.Event | None = None) -> None:
     """Serve until SIGTERM/SIGINT (or until `stop` is set, for tests)."""
-    hub = await Hub.create(options, data_dir)
+    runtime = runtime_from_environment()
+    addon = await AddOn.create(options, data_dir, runtime=runtime)
     if stop is None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -143,9 +152,12 @@ async def run(options: Options, data_dir: Path, stop: asyncio.Event | None = Non
             loop.add_signal_handler(signum, stop.set)
     announce: asyncio.Task[None] | None = None
     try:
-        await hub.start()
+        await addon.start()
+        line = addon.listening_line()
+        _LOGGER.info(line)
+        print(line, flush=True)
         if options.supervisor:
-            announce = asyncio.create_task(_announce(hub))
+            announce = asyncio.create_task(_announce(addon, runtime.supervisor_token or ""))
         await stop.wait()
         _LOGGER.info("stopping")
     finally:
@@ -153,7 +165,7 @@ async def run(options: Options, data_dir: Path, stop: asyncio.Event | None = Non
             announce.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await announce
-        await hub.stop()
+        await addon.stop()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -179,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         asyncio.run(run(options, data_dir))
-    except (ImageError, OSError) as err:
+    except (ImageError, OSError, UnusableDataDir, HomeKeyError) as err:
         # No JPEG library, a port in use, an unreadable data dir or TLS file: say so plainly.
         print(f"rtcc_hub cannot start: {err}", file=sys.stderr)
         return 1

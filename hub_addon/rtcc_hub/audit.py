@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from .storage import Storage
+from .status import AuditEvent
 from .timefmt import rfc3339
 
 _LOGGER = logging.getLogger(__name__)
@@ -86,72 +86,74 @@ def verify_rows(rows: Iterable[tuple[int, str]]) -> VerifyResult:
     return VerifyResult(ok=True, entries=count, head=head)
 
 
+@dataclass(frozen=True, slots=True)
+class Head:
+    """Where the chain stands: the last entry's seq and hash (0 and 64 zeros when empty)."""
+
+    seq: int = 0
+    hash: str = GENESIS
+
+    @classmethod
+    def of_row(cls, row: tuple[int, str] | None) -> Head:
+        """The head after the last stored entry."""
+        if row is None:
+            return cls()
+        seq, text = row
+        try:
+            return cls(seq, str(json.loads(text)["hash"]))
+        except (ValueError, KeyError, TypeError):
+            # A damaged last entry: keep chaining from what was stored so verification
+            # still points at the damaged seq rather than at every later entry.
+            return cls(seq, hashlib.sha256(text.encode()).hexdigest())
+
+
+def make_entry(
+    head: Head,
+    ts: float,
+    event: AuditEvent,
+    detail: dict[str, Any],
+    *,
+    unlock_id: str | None = None,
+    hub: str | None = None,
+) -> Entry:
+    """The entry that follows `head` (pure: nothing is written)."""
+    entry: Entry = {
+        "seq": head.seq + 1,
+        "ts": rfc3339(ts, millis=True),
+        "event": event.value,
+        "detail": detail,
+        "prev": head.hash,
+    }
+    if unlock_id is not None:
+        entry["unlock_id"] = unlock_id
+    if hub is not None:
+        entry["hub"] = hub
+    entry["hash"] = entry_hash(entry)
+    return entry
+
+
 class AuditLog:
-    """Appends entries to storage and tells listeners (the control API's event stream)."""
+    """The chain's head in memory and the listeners of new entries (the owner's event stream).
 
-    def __init__(self, storage: Storage, clock: Callable[[], float]) -> None:
-        self._storage = storage
-        self._clock = clock
+    Entries are made by a change (state.py) from the head and written with it; only once the
+    transaction committed does `advance` move the head and tell the listeners, so a failed
+    write leaves the head where the stored chain ends and nobody hears of the lost entry.
+    """
+
+    def __init__(self, head: Head) -> None:
+        self.head = head
         self._listeners: list[Listener] = []
-        self._load_head()
-        storage.on_rollback(self._load_head)
 
-    def _load_head(self) -> None:
-        """Position after the last stored entry (at start, and after a rolled-back write)."""
-        last = self._storage.last_audit_row()
-        if last is None:
-            self._seq, self._head = 0, GENESIS
-        else:
-            self._seq = last[0]
-            try:
-                self._head = str(json.loads(last[1])["hash"])
-            except (ValueError, KeyError, TypeError):
-                # A damaged last entry: keep chaining from what was stored so verification
-                # still points at the damaged seq rather than at every later entry.
-                self._head = hashlib.sha256(last[1].encode()).hexdigest()
-
-    @property
-    def head_seq(self) -> int:
-        return self._seq
-
-    def append(
-        self,
-        event: str,
-        detail: dict[str, Any],
-        *,
-        unlock_id: str | None = None,
-        hub: str | None = None,
-    ) -> Entry:
-        entry: Entry = {
-            "seq": self._seq + 1,
-            "ts": rfc3339(self._clock(), millis=True),
-            "event": event,
-            "detail": detail,
-            "prev": self._head,
-        }
-        if unlock_id is not None:
-            entry["unlock_id"] = unlock_id
-        if hub is not None:
-            entry["hub"] = hub
-        entry["hash"] = entry_hash(entry)
-        self._storage.append_audit(entry["seq"], canonical(entry))
-        self._seq, self._head = entry["seq"], entry["hash"]
-        # Listeners hear of an entry only once it is durable: never of a rolled-back one.
-        self._storage.after_commit(lambda: self._notify(entry))
-        return entry
-
-    def _notify(self, entry: Entry) -> None:
-        for listener in list(self._listeners):
-            try:
-                listener(entry)
-            except Exception:  # a broken listener must never stop auditing
-                _LOGGER.exception("audit listener failed")
-
-    def entries(self, after: int = 0, limit: int | None = None) -> list[Entry]:
-        return [json.loads(text) for _, text in self._storage.audit_rows(after, limit)]
-
-    def verify(self) -> VerifyResult:
-        return verify_rows(self._storage.audit_rows())
+    def advance(self, entries: list[Entry]) -> None:
+        if not entries:
+            return
+        self.head = Head(entries[-1]["seq"], entries[-1]["hash"])
+        for entry in entries:
+            for listener in list(self._listeners):
+                try:
+                    listener(entry)
+                except Exception:  # a broken listener must never stop auditing
+                    _LOGGER.exception("audit listener failed")
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         self._listeners.append(listener)

@@ -7,38 +7,64 @@ import contextlib
 import hmac
 import json
 import logging
-from typing import TYPE_CHECKING
+from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from .audit import Entry
-from .errors import ApiError, json_errors
+from .errors import DomainError, ErrorCode, code_for_status
+from .owner import OwnerControl
 from .policy import PolicyError, parse_preview
-
-if TYPE_CHECKING:
-    from .app import Hub
 
 _LOGGER = logging.getLogger(__name__)
 
-HUB_KEY: web.AppKey[Hub] = web.AppKey("hub")
+OWNER_KEY: web.AppKey[OwnerControl] = web.AppKey("owner")
+TOKEN_KEY: web.AppKey[str] = web.AppKey("control_token")
+STOPPING_KEY: web.AppKey[asyncio.Event] = web.AppKey("stopping")
 MAX_BODY_BYTES = 256 * 1024
 KEEPALIVE_S = 15.0
 HISTORY_DEFAULT, HISTORY_MAX = 100, 1000
 EVENT_QUEUE_MAX = 1000
 
 
+def _error(err: DomainError) -> web.Response:
+    return web.json_response(err.body(), status=err.status, headers=err.headers)
+
+
 @web.middleware
 async def _auth_and_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every answer is JSON `{"error", "message"}` on failure, never a traceback."""
     if not _authorised(request):
-        return ApiError(401, "unauthorized", "A valid control token is required.").response()
-    return await json_errors(request, handler, "control API")
+        return _error(DomainError(ErrorCode.UNAUTHORIZED))
+    try:
+        return await handler(request)
+    except DomainError as err:
+        return _error(err)
+    except web.HTTPException as err:
+        code = code_for_status(err.status)
+        headers = {"Allow": err.headers["Allow"]} if "Allow" in err.headers else None
+        return _error(DomainError(code, headers=headers))
+    except (asyncio.CancelledError, ConnectionResetError):
+        raise
+    except Exception:
+        _LOGGER.exception("control API request failed")
+        return _error(DomainError(ErrorCode.INTERNAL_ERROR))
 
 
 def _authorised(request: web.Request) -> bool:
-    expected = f"Bearer {request.app[HUB_KEY].control_token}".encode()
+    expected = f"Bearer {request.app[TOKEN_KEY]}".encode()
     presented = request.headers.get("Authorization", "").encode()
     return hmac.compare_digest(expected, presented)
+
+
+async def _json_body(request: web.Request) -> Any:
+    try:
+        return json.loads((await request.read()).decode("utf-8"))
+    except web.HTTPRequestEntityTooLarge as err:
+        raise DomainError(ErrorCode.INVALID_REQUEST, "The body is too large.") from err
+    except (UnicodeDecodeError, ValueError, RecursionError) as err:
+        raise DomainError(ErrorCode.INVALID_REQUEST, "The body must be a JSON object.") from err
 
 
 async def _no_store(request: web.Request, response: web.StreamResponse) -> None:
@@ -52,68 +78,52 @@ def _int_param(request: web.Request, name: str, default: int, low: int, high: in
     try:
         value = int(raw)
     except ValueError as err:
-        raise ApiError(400, "invalid_request", f"{name} must be an integer") from err
+        raise DomainError(ErrorCode.INVALID_REQUEST, f"{name} must be an integer") from err
     if not low <= value <= high:
-        raise ApiError(400, "invalid_request", f"{name} must be between {low} and {high}")
+        raise DomainError(ErrorCode.INVALID_REQUEST, f"{name} must be between {low} and {high}")
     return value
 
 
 async def get_state(request: web.Request) -> web.Response:
-    return web.json_response(request.app[HUB_KEY].state())
+    return web.json_response(await request.app[OWNER_KEY].state_view())
 
 
 async def put_policy(request: web.Request) -> web.Response:
-    try:
-        raw = json.loads((await request.read()).decode("utf-8"))
-    except web.HTTPRequestEntityTooLarge as err:
-        raise ApiError(400, "invalid_request", "The policy document is too large.") from err
-    except (UnicodeDecodeError, ValueError) as err:
-        raise ApiError(400, "invalid_request", "The body must be a JSON object.") from err
-    try:
-        policy = request.app[HUB_KEY].put_policy(raw)
-    except PolicyError as err:
-        raise ApiError(400, "invalid_policy", str(err)) from err
+    policy = await request.app[OWNER_KEY].put_policy(await _json_body(request))
     return web.json_response(policy.as_json())
 
 
 async def preview(request: web.Request) -> web.Response:
     try:
-        raw = json.loads((await request.read()).decode("utf-8"))
-    except web.HTTPRequestEntityTooLarge as err:
-        raise ApiError(400, "invalid_request", "The body is too large.") from err
-    except (UnicodeDecodeError, ValueError, RecursionError) as err:
-        raise ApiError(400, "invalid_request", "The body must be a JSON object.") from err
-    try:
-        parsed = parse_preview(raw)
+        parsed = parse_preview(await _json_body(request))
     except PolicyError as err:
-        raise ApiError(400, "invalid_request", str(err)) from err
-    image = await request.app[HUB_KEY].preview(parsed)
+        raise DomainError(ErrorCode.INVALID_REQUEST, str(err)) from err
+    image = await request.app[OWNER_KEY].preview(parsed)
     return web.Response(body=image, content_type="image/jpeg")
 
 
 def _unlock_action(action: str) -> Handler:
     async def handler(request: web.Request) -> web.Response:
-        hub = request.app[HUB_KEY]
-        method = {"approve": hub.approve, "decline": hub.decline, "revoke": hub.revoke}[action]
-        return web.json_response(method(request.match_info["unlock_id"]))
+        owner = request.app[OWNER_KEY]
+        method = {"approve": owner.approve, "decline": owner.decline, "revoke": owner.revoke}
+        return web.json_response(await method[action](request.match_info["unlock_id"]))
 
     return handler
 
 
 async def revoke_all(request: web.Request) -> web.Response:
-    return web.json_response(request.app[HUB_KEY].revoke_all())
+    return web.json_response(await request.app[OWNER_KEY].revoke_all())
 
 
 async def history(request: web.Request) -> web.Response:
-    audit = request.app[HUB_KEY].audit
     after = _int_param(request, "after", 0, 0, 2**62)
     limit = _int_param(request, "limit", HISTORY_DEFAULT, 1, HISTORY_MAX)
     # A bare array: PROTOCOL.md section 4 says "audit entries after SEQ, oldest first".
-    return web.json_response(audit.entries(after, limit))
+    return web.json_response(await request.app[OWNER_KEY].history(after, limit))
 
 
 async def verify(request: web.Request) -> web.Response:
-    return web.json_response(request.app[HUB_KEY].audit.verify().as_json())
+    return web.json_response((await request.app[OWNER_KEY].verify()).as_json())
 
 
 def _sse(entry: Entry) -> bytes:
@@ -131,12 +141,13 @@ def _replay_from(request: web.Request) -> int | None:
     try:
         return max(0, int(header))
     except ValueError as err:
-        raise ApiError(400, "invalid_request", "Last-Event-ID must be an integer") from err
+        raise DomainError(ErrorCode.INVALID_REQUEST, "Last-Event-ID must be an integer") from err
 
 
 async def events(request: web.Request) -> web.StreamResponse:
     """Server-sent audit entries: replay after `?after=` / Last-Event-ID, then live."""
-    hub = request.app[HUB_KEY]
+    owner = request.app[OWNER_KEY]
+    stopping = request.app[STOPPING_KEY]
     after = _replay_from(request)
     queue: asyncio.Queue[Entry] = asyncio.Queue(EVENT_QUEUE_MAX)
     overflow = asyncio.Event()
@@ -149,26 +160,26 @@ async def events(request: web.Request) -> web.StreamResponse:
 
     # Subscribe before replaying so nothing written in between is lost; duplicates are
     # skipped by seq.
-    unsubscribe = hub.audit.subscribe(listen)
+    unsubscribe = owner.subscribe(listen)
     try:
         response = web.StreamResponse(
             headers={"Content-Type": "text/event-stream", "X-Accel-Buffering": "no"}
         )
         await response.prepare(request)
-        last_seq = hub.audit.head_seq if after is None else after
+        last_seq = owner.head_seq if after is None else after
         if after is not None:
             while True:
-                page = hub.audit.entries(last_seq, HISTORY_MAX)
+                page = await owner.history(last_seq, HISTORY_MAX)
                 for entry in page:
                     await response.write(_sse(entry))
                     last_seq = entry["seq"]
                 if len(page) < HISTORY_MAX:
                     break
         await response.write(b": connected\n\n")
-        while not hub.stopping.is_set() and not overflow.is_set():
-            live = await _next_entry(queue, hub.stopping, KEEPALIVE_S)
+        while not stopping.is_set() and not overflow.is_set():
+            live = await _next_entry(queue, stopping, KEEPALIVE_S)
             if live is None:
-                if not hub.stopping.is_set():
+                if not stopping.is_set():
                     await response.write(b": keepalive\n\n")
                 continue
             if live["seq"] > last_seq:
@@ -195,9 +206,13 @@ async def _next_entry(
     return getter.result() if getter.done() and not getter.cancelled() else None
 
 
-def build_control_app(hub: Hub) -> web.Application:
+def build_control_app(
+    owner: OwnerControl, control_token: str, stopping: asyncio.Event
+) -> web.Application:
     app = web.Application(middlewares=[_auth_and_errors], client_max_size=MAX_BODY_BYTES)
-    app[HUB_KEY] = hub
+    app[OWNER_KEY] = owner
+    app[TOKEN_KEY] = control_token
+    app[STOPPING_KEY] = stopping
     app.on_response_prepare.append(_no_store)
     app.router.add_get("/control/v1/state", get_state, allow_head=False)
     app.router.add_put("/control/v1/policy", put_policy)

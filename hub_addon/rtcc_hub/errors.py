@@ -1,79 +1,116 @@
-"""Errors both APIs turn into JSON `{"error": CODE, "message": TEXT}` responses."""
+"""Domain errors and the one table that turns them into statuses.
+
+Services raise `DomainError(ErrorCode.X)`; the transports never decide a status themselves:
+the HTTP APIs answer `STATUS[code]` and a relay sends the same number as its `status` user
+property (PROTOCOL.md section 6: "the HTTP status code in decimal"). Nothing here knows of
+aiohttp or MQTT.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import Mapping
+from enum import StrEnum
+from types import MappingProxyType
 
-from aiohttp import web
-from aiohttp.typedefs import Handler
 
-_LOGGER = logging.getLogger(__name__)
+class ErrorCode(StrEnum):
+    INVALID_REQUEST = "invalid_request"
+    INVALID_TOKEN = "invalid_token"  # noqa: S105 - an error code, not a secret
+    QUOTA_EXCEEDED = "quota_exceeded"
+    NOT_ACTIVE = "not_active"
+    NOT_FOUND = "not_found"
+    GONE = "gone"
+    CAMERA_UNAVAILABLE = "camera_unavailable"
+    BUSY = "busy"
+    NOT_READY = "not_ready"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    UNAVAILABLE = "unavailable"  # a write failed (disk full, database locked, I/O error)
+    INTERNAL_ERROR = "internal_error"
+    # control API only
+    UNAUTHORIZED = "unauthorized"
+    INVALID_POLICY = "invalid_policy"
+    CONFLICT = "conflict"
+
+
+STATUS: Mapping[ErrorCode, int] = MappingProxyType(
+    {
+        ErrorCode.INVALID_REQUEST: 400,
+        ErrorCode.INVALID_POLICY: 400,
+        ErrorCode.INVALID_TOKEN: 401,
+        ErrorCode.UNAUTHORIZED: 401,
+        ErrorCode.NOT_ACTIVE: 403,
+        ErrorCode.NOT_FOUND: 404,
+        ErrorCode.METHOD_NOT_ALLOWED: 405,
+        ErrorCode.CONFLICT: 409,
+        ErrorCode.NOT_READY: 409,
+        ErrorCode.GONE: 410,
+        ErrorCode.QUOTA_EXCEEDED: 429,
+        ErrorCode.BUSY: 429,
+        ErrorCode.INTERNAL_ERROR: 500,
+        ErrorCode.CAMERA_UNAVAILABLE: 503,
+        ErrorCode.UNAVAILABLE: 503,
+    }
+)
 
 # Fixed texts: a message to the city must never carry a decline reason, the home's location,
 # entity ids or anything of Home Assistant, so none is ever built from internal data.
-CITY_MESSAGES = {
-    "invalid_request": "The request must be a JSON object with a token, at most 16 KiB.",
-    "invalid_token": "The token or credentials were not accepted.",
-    "quota_exceeded": "Too many unlocks from this hub in the last 7 days; retry later.",
-    "not_active": "This unlock does not allow this access now.",
-    "not_found": "Not found.",
-    "gone": "This unlock has ended.",
-    "camera_unavailable": "The camera cannot give an image right now.",
-    "method_not_allowed": "Method not allowed.",
-    "internal_error": "Internal error.",
-}
+MESSAGES: Mapping[ErrorCode, str] = MappingProxyType(
+    {
+        ErrorCode.INVALID_REQUEST: "The request is not of the form the protocol describes.",
+        ErrorCode.INVALID_TOKEN: "The token or credentials were not accepted.",
+        ErrorCode.QUOTA_EXCEEDED: "Too many unlocks from this hub in the last 7 days; retry later.",
+        ErrorCode.NOT_ACTIVE: "This unlock does not allow this access now.",
+        ErrorCode.NOT_FOUND: "Not found.",
+        ErrorCode.GONE: "This unlock has ended.",
+        ErrorCode.CAMERA_UNAVAILABLE: "The camera cannot give an image right now.",
+        ErrorCode.BUSY: "Too many requests at once; retry later.",
+        ErrorCode.NOT_READY: "Not ready yet.",
+        ErrorCode.METHOD_NOT_ALLOWED: "Method not allowed.",
+        ErrorCode.UNAVAILABLE: "Temporarily unavailable; retry later.",
+        ErrorCode.INTERNAL_ERROR: "Internal error.",
+        ErrorCode.UNAUTHORIZED: "A valid control token is required.",
+        ErrorCode.INVALID_POLICY: "The policy is invalid.",
+        ErrorCode.CONFLICT: "The unlock's status does not allow this.",
+    }
+)
 
 
-class ApiError(Exception):
+class DomainError(Exception):
+    """A request is refused. `message` is a fixed text for the city; the control API may give
+    a specific one (it names the field of an invalid policy, the status of an unlock)."""
+
     def __init__(
         self,
-        status: int,
-        code: str,
+        code: ErrorCode,
         message: str | None = None,
+        *,
         headers: Mapping[str, str] | None = None,
     ) -> None:
-        super().__init__(code)
-        self.status = status
+        super().__init__(code.value)
         self.code = code
-        self.message = message if message is not None else CITY_MESSAGES.get(code, code)
-        self.headers = dict(headers or {})
+        self.message = message if message is not None else MESSAGES[code]
+        self.headers: Mapping[str, str] = dict(headers or {})
 
-    def response(self) -> web.Response:
-        return web.json_response(
-            {"error": self.code, "message": self.message},
-            status=self.status,
-            headers=self.headers,
-        )
+    @property
+    def status(self) -> int:
+        return STATUS[self.code]
 
-
-HTTP_CODES = {
-    400: "invalid_request",
-    401: "unauthorized",
-    404: "not_found",
-    405: "method_not_allowed",
-    413: "invalid_request",
-}
+    def body(self) -> dict[str, str]:
+        return {"error": self.code.value, "message": self.message}
 
 
-def from_http_exception(err: web.HTTPException) -> ApiError:
-    """Re-express aiohttp's own errors (404, 405, 413 ...) in the JSON error shape."""
-    code = HTTP_CODES.get(err.status, "internal_error" if err.status >= 500 else "invalid_request")
-    headers = {"Allow": err.headers["Allow"]} if "Allow" in err.headers else None
-    return ApiError(err.status, code, CITY_MESSAGES.get(code, code), headers)
+def status_code(code: ErrorCode) -> int:
+    return STATUS[code]
 
 
-async def json_errors(request: web.Request, handler: Handler, api: str) -> web.StreamResponse:
-    """Run a handler; every failure leaves as the JSON error shape, never a traceback."""
-    try:
-        return await handler(request)
-    except ApiError as err:
-        return err.response()
-    except web.HTTPException as err:
-        return from_http_exception(err).response()
-    except (asyncio.CancelledError, ConnectionResetError):
-        raise
-    except Exception:
-        _LOGGER.exception("%s request failed", api)
-        return ApiError(500, "internal_error").response()
+def code_for_status(status: int) -> ErrorCode:
+    """The error code for a status the web framework raised on its own (404, 405, 413 ...)."""
+    if status == 401:
+        return ErrorCode.UNAUTHORIZED
+    if status == 404:
+        return ErrorCode.NOT_FOUND
+    if status == 405:
+        return ErrorCode.METHOD_NOT_ALLOWED
+    if status >= 500:
+        return ErrorCode.INTERNAL_ERROR
+    return ErrorCode.INVALID_REQUEST

@@ -1,180 +1,117 @@
-"""Unlocks: the state machine, access tokens, per-unlock camera ids and access checks.
+"""All unlocks of this home in memory, indexed so that no request costs more with more held.
 
-    pending ─► active ⇄ suspended ─► ended
-       │                  ▲
-       ├─► declined       │ (pending, active and suspended may all end)
-       └──────────────────┘
+The open unlocks are kept apart from the ended ones, each status has its own set, and a heap
+holds every open unlock's next deadline (expiry, ask timeout): the scheduler pops what is due
+instead of walking every unlock. Only a policy change looks at all open unlocks (it may affect
+each). Entries on the heap are never removed when an unlock changes; a popped entry whose unlock
+no longer has that deadline is skipped.
 
-Access tokens are random and kept only as SHA-256 hashes, compared with hmac.compare_digest.
-Camera ids are random per unlock and never derived from the entity id.
-
-Policy decisions (documented here because the protocol leaves them open):
-- consent withdrawn ends every unlock not yet ended, pending ones included, with
-  `consent_withdrawn` (a pending request has no standing consent to wait on);
-- a camera set to `share: false` (or dropped from the policy) is removed from every existing
-  unlock for good: sharing it again later does not bring it back into those unlocks;
-- a pending unlock stays pending during a pause (the owner may still decide); an approved one
-  then starts suspended.
+Memory changes only through `put`, which state.py calls once a change is stored.
 """
 
 from __future__ import annotations
 
-import hashlib
+import heapq
 import hmac
 import json
-import secrets
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
-from .audit import AuditLog
-from .policy import CameraPolicy, Policy
-from .storage import Storage
+from .status import UnlockStatus
 from .timefmt import rfc3339
-from .tokens import Area, Incident
-
-PENDING, ACTIVE, SUSPENDED, DECLINED, ENDED = "pending", "active", "suspended", "declined", "ended"
-TERMINAL = frozenset({DECLINED, ENDED})
-_TRANSITIONS: dict[str, frozenset[str]] = {
-    PENDING: frozenset({ACTIVE, DECLINED, ENDED}),
-    ACTIVE: frozenset({SUSPENDED, ENDED}),
-    SUSPENDED: frozenset({ACTIVE, ENDED}),
-    DECLINED: frozenset(),
-    ENDED: frozenset(),
-}
+from .unlock import Traffic, Unlock, hash_token
 
 # Hash compared against when the unlock id is unknown, so that path costs the same.
-_DUMMY_HASH = hashlib.sha256(b"rtcc-no-such-unlock").hexdigest()
+_DUMMY_HASH = hash_token("rtcc-no-such-unlock")
 
 
-class InvalidTransition(Exception):
-    """The unlock's status does not allow this change (control API 409)."""
-
-
-class AccessDenied(Exception):
-    """A city request is refused: HTTP status and error code for the city API."""
-
-    def __init__(self, status: int, code: str) -> None:
-        super().__init__(code)
-        self.status = status
-        self.code = code
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def new_access_token() -> tuple[str, str]:
-    """A fresh bearer token for the city and the hash we keep of it.
-
-    The prefix keeps tokens from starting with "-" (command lines read that as an option) and
-    lets secret scanners recognise a leaked one.
-    """
-    token = "at_" + secrets.token_urlsafe(32)
-    return token, hash_token(token)
-
-
-def new_unlock_id() -> str:
-    return "u_" + secrets.token_urlsafe(16)
-
-
-def new_camera_id() -> str:
-    return "c_" + secrets.token_urlsafe(12)
-
-
-def capabilities_for(scope: tuple[str, ...]) -> list[str]:
-    # A stream grant includes single frames: a snapshot reveals nothing a stream does not.
-    return ["snapshot", "stream"] if "stream" in scope else ["snapshot"]
-
-
-@dataclass(slots=True)
-class UnlockCamera:
-    id: str
-    entity_id: str
-    label: str
-    capabilities: list[str]
-
-
-@dataclass(slots=True)
-class Unlock:
-    unlock_id: str
-    hub: str
-    hub_name: str
-    jti: str
-    incident: Incident
-    area: Area
-    scope: tuple[str, ...]
-    granted_scope: tuple[str, ...]
-    status: str
-    created_at: float
-    not_before: float
-    expires_at: float
-    cameras: list[UnlockCamera]
-    token_hash: str | None = None
-    decides_by: float | None = None
-    ended_reason: str | None = None
-    snapshots: int = 0
-    frames: int = 0
-    bytes: int = 0
-
-    @property
-    def open(self) -> bool:
-        return self.status not in TERMINAL
-
-    def camera(self, camera_id: str) -> UnlockCamera | None:
-        return next((cam for cam in self.cameras if cam.id == camera_id), None)
-
-    def city_view(self) -> dict[str, Any]:
-        """What the city may see: no entity ids, nothing about the home."""
-        view: dict[str, Any] = {
-            "unlock_id": self.unlock_id,
-            "status": self.status,
-            "expires_at": rfc3339(self.expires_at),
-            "cameras": [
-                {"id": cam.id, "label": cam.label, "capabilities": list(cam.capabilities)}
-                for cam in self.cameras
-            ]
-            if self.status not in (DECLINED, PENDING)
-            else [],
-        }
-        if self.status == ENDED:
-            view["ended_reason"] = self.ended_reason
-        return view
-
-    def control_view(self, viewers: int) -> dict[str, Any]:
-        return {
-            "unlock_id": self.unlock_id,
-            "hub": self.hub,
-            "hub_name": self.hub_name,
-            "incident": self.incident.as_json(),
-            "scope": list(self.granted_scope),
-            "status": self.status,
-            "ended_reason": self.ended_reason,
-            "created_at": rfc3339(self.created_at),
-            "not_before": rfc3339(self.not_before),
-            "expires_at": rfc3339(self.expires_at),
-            "decides_by": None if self.decides_by is None else rfc3339(self.decides_by),
-            "cameras": [asdict(cam) for cam in self.cameras],
-            "viewers": viewers,
-            "snapshots": self.snapshots,
-            "frames": self.frames,
-            "bytes": self.bytes,
-        }
-
-    def to_storage(self) -> str:
-        data = asdict(self)
-        data["incident"] = self.incident.as_json()
-        return json.dumps(data, sort_keys=True)
+class Ledger:
+    def __init__(self) -> None:
+        self._unlocks: dict[str, Unlock] = {}
+        self._traffic: dict[str, Traffic] = {}
+        self._by_status: dict[UnlockStatus, dict[str, Unlock]] = {s: {} for s in UnlockStatus}
+        self._deadlines: list[tuple[float, str]] = []
 
     @classmethod
-    def from_storage(cls, text: str) -> Unlock:
-        data = json.loads(text)
-        data["incident"] = Incident(**data["incident"])
-        data["area"] = Area(**data["area"])
-        data["scope"] = tuple(data["scope"])
-        data["granted_scope"] = tuple(data["granted_scope"])
-        data["cameras"] = [UnlockCamera(**cam) for cam in data["cameras"]]
-        return cls(**data)
+    def from_rows(cls, rows: Iterable[str]) -> Ledger:
+        ledger = cls()
+        for text in rows:
+            unlock, traffic = Unlock.from_storage(text)
+            ledger._traffic[unlock.unlock_id] = traffic
+            ledger.put(unlock)
+        return ledger
+
+    # queries ------------------------------------------------------------------------------
+
+    def get(self, unlock_id: str) -> Unlock | None:
+        return self._unlocks.get(unlock_id)
+
+    def traffic(self, unlock_id: str) -> Traffic:
+        traffic = self._traffic.get(unlock_id)
+        if traffic is None:
+            traffic = self._traffic[unlock_id] = Traffic()
+        return traffic
+
+    def open_unlocks(self) -> list[Unlock]:
+        return [
+            unlock
+            for status in (UnlockStatus.PENDING, UnlockStatus.ACTIVE, UnlockStatus.SUSPENDED)
+            for unlock in self._by_status[status].values()
+        ]
+
+    def in_status(self, status: UnlockStatus) -> list[Unlock]:
+        return list(self._by_status[status].values())
+
+    def count(self, status: UnlockStatus) -> int:
+        return len(self._by_status[status])
+
+    def authenticate(self, unlock_id: str, token: str | None) -> Unlock | None:
+        """The unlock when `token` is its own access token; constant time in the token."""
+        unlock = self._unlocks.get(unlock_id)
+        expected = unlock.token_hash if unlock and unlock.token_hash else _DUMMY_HASH
+        presented = hash_token(token or "")
+        if hmac.compare_digest(expected, presented) and unlock is not None and token:
+            return unlock
+        return None
+
+    def due(self, now: float) -> list[Unlock]:
+        """Open unlocks one of whose deadlines has come (each once)."""
+        found: dict[str, Unlock] = {}
+        while self._deadlines and self._deadlines[0][0] <= now:
+            when, unlock_id = heapq.heappop(self._deadlines)
+            unlock = self._unlocks.get(unlock_id)
+            if unlock is not None and unlock.open and when in _deadlines_of(unlock):
+                found[unlock_id] = unlock
+        return list(found.values())
+
+    def requeue(self, unlocks: Iterable[Unlock]) -> None:
+        """Put back the deadlines `due` popped when the change they were due for failed."""
+        for unlock in unlocks:
+            for when in _deadlines_of(unlock):
+                heapq.heappush(self._deadlines, (when, unlock.unlock_id))
+
+    def next_deadline(self) -> float | None:
+        return self._deadlines[0][0] if self._deadlines else None
+
+    # changes (after they are stored) -------------------------------------------------------
+
+    def put(self, unlock: Unlock) -> None:
+        previous = self._unlocks.get(unlock.unlock_id)
+        if previous is not None:
+            del self._by_status[previous.status][unlock.unlock_id]
+        self._unlocks[unlock.unlock_id] = unlock
+        self._by_status[unlock.status][unlock.unlock_id] = unlock
+        self._traffic.setdefault(unlock.unlock_id, Traffic())
+        if unlock.open and (previous is None or _deadlines_of(previous) != _deadlines_of(unlock)):
+            for when in _deadlines_of(unlock):
+                heapq.heappush(self._deadlines, (when, unlock.unlock_id))
+
+
+def _deadlines_of(unlock: Unlock) -> tuple[float, ...]:
+    if unlock.status is UnlockStatus.PENDING and unlock.decides_by is not None:
+        return (unlock.expires_at, unlock.decides_by)
+    return (unlock.expires_at,)
 
 
 _COUNTER_KEYS = (
@@ -184,15 +121,52 @@ _COUNTER_KEYS = (
     "snapshots_served",
     "streams_opened",
     "frames_sent",
+    "clips_served",
     "bytes_sent",
 )
 
 
 @dataclass(slots=True)
 class Counters:
+    """Totals for the owner's dashboard; changed only through these methods."""
+
     values: dict[str, int] = field(default_factory=lambda: dict.fromkeys(_COUNTER_KEYS, 0))
     last_access: float | None = None
     last_shared: float | None = None
+
+    def unlock_received(self) -> None:
+        self.values["unlocks_received"] += 1
+
+    def status_changed(
+        self, status: UnlockStatus, previous: UnlockStatus | None, now: float
+    ) -> None:
+        if status is UnlockStatus.ACTIVE and previous in (None, UnlockStatus.PENDING):
+            self.values["unlocks_activated"] += 1
+            self.last_shared = now
+        elif status is UnlockStatus.DECLINED:
+            self.values["unlocks_declined"] += 1
+
+    def snapshot_served(self, size: int, now: float) -> None:
+        self.values["snapshots_served"] += 1
+        self._sent(size, now)
+
+    def stream_opened(self) -> None:
+        self.values["streams_opened"] += 1
+
+    def frame_sent(self, size: int, now: float) -> None:
+        self.values["frames_sent"] += 1
+        self._sent(size, now)
+
+    def clip_served(self, size: int, now: float) -> None:
+        self.values["clips_served"] += 1
+        self._sent(size, now)
+
+    def _sent(self, size: int, now: float) -> None:
+        self.values["bytes_sent"] += size
+        self.last_access = now
+
+    def copy(self) -> Counters:
+        return Counters(dict(self.values), self.last_access, self.last_shared)
 
     def as_json(self, open_streams: int) -> dict[str, Any]:
         return {
@@ -220,174 +194,3 @@ class Counters:
             counters.last_access = data["last_access"]
             counters.last_shared = data["last_shared"]
         return counters
-
-
-class Ledger:
-    """All unlocks of this home, persisted on every change and audited."""
-
-    def __init__(self, storage: Storage, audit: AuditLog) -> None:
-        self._storage = storage
-        self._audit = audit
-        self._unlocks: dict[str, Unlock] = {}
-        for text in storage.load_unlocks():
-            unlock = Unlock.from_storage(text)
-            self._unlocks[unlock.unlock_id] = unlock
-        self.counters = Counters.from_storage(storage.get_meta("counters"))
-        self._on_change: list[Callable[[Unlock], None]] = []
-
-    # queries ---------------------------------------------------------------------------------
-
-    def get(self, unlock_id: str) -> Unlock | None:
-        return self._unlocks.get(unlock_id)
-
-    def all(self) -> list[Unlock]:
-        return list(self._unlocks.values())
-
-    def open_unlocks(self) -> list[Unlock]:
-        return [unlock for unlock in self._unlocks.values() if unlock.open]
-
-    def authenticate(self, unlock_id: str, token: str | None) -> Unlock | None:
-        """The unlock when `token` is its own access token; constant time in the token."""
-        unlock = self._unlocks.get(unlock_id)
-        expected = unlock.token_hash if unlock and unlock.token_hash else _DUMMY_HASH
-        presented = hash_token(token or "")
-        if hmac.compare_digest(expected, presented) and unlock is not None and token:
-            return unlock
-        return None
-
-    def on_change(self, callback: Callable[[Unlock], None]) -> None:
-        self._on_change.append(callback)
-
-    # changes ---------------------------------------------------------------------------------
-
-    def save(self, unlock: Unlock) -> None:
-        self._storage.save_unlock(unlock.unlock_id, unlock.to_storage())
-
-    def save_counters(self) -> None:
-        self._storage.set_meta("counters", self.counters.to_storage())
-
-    def add(self, unlock: Unlock, now: float, reason: str | None) -> None:
-        """Store a new unlock and audit its first status."""
-        with self._storage.transaction():
-            self._unlocks[unlock.unlock_id] = unlock
-            self.save(unlock)
-            self._count_status(unlock, None, now)
-            self._audit_status(unlock, None, reason)
-
-    def transition(self, unlock: Unlock, status: str, reason: str | None, now: float) -> None:
-        if status not in _TRANSITIONS[unlock.status]:
-            raise InvalidTransition(f"cannot go from {unlock.status} to {status}")
-        previous = unlock.status
-        with self._storage.transaction():
-            unlock.status = status
-            if status == ENDED:
-                unlock.ended_reason = reason
-            if status != PENDING:
-                unlock.decides_by = None
-            self.save(unlock)
-            self._count_status(unlock, previous, now)
-            self._audit_status(unlock, previous, reason)
-        for callback in list(self._on_change):
-            callback(unlock)
-
-    def remove_camera(self, unlock: Unlock, camera: UnlockCamera) -> None:
-        with self._storage.transaction():
-            unlock.cameras.remove(camera)
-            self.save(unlock)
-            self._audit.append(
-                "camera_removed",
-                {"camera_id": camera.id, "entity_id": camera.entity_id},
-                unlock_id=unlock.unlock_id,
-                hub=unlock.hub,
-            )
-        for callback in list(self._on_change):
-            callback(unlock)
-
-    def _count_status(self, unlock: Unlock, previous: str | None, now: float) -> None:
-        if unlock.status == ACTIVE and previous in (None, PENDING):
-            self.counters.values["unlocks_activated"] += 1
-            self.counters.last_shared = now
-        elif unlock.status == DECLINED:
-            self.counters.values["unlocks_declined"] += 1
-        self.save_counters()
-
-    def _audit_status(self, unlock: Unlock, previous: str | None, reason: str | None) -> None:
-        self._audit.append(
-            "unlock_status",
-            {
-                "status": unlock.status,
-                "previous": previous,
-                "reason": reason,
-                "incident_id": unlock.incident.id,
-                "offense": unlock.incident.offense,
-                "cameras": [cam.entity_id for cam in unlock.cameras],
-                "expires_at": rfc3339(unlock.expires_at),
-            },
-            unlock_id=unlock.unlock_id,
-            hub=unlock.hub,
-        )
-
-    # time and policy -------------------------------------------------------------------------
-
-    def reconcile(self, policy: Policy, now: float) -> None:
-        """Apply everything due at `now`: expiry, consent, ask timeout, unshared cameras, pause.
-
-        Idempotent; called by the scheduler and before every access, so no access ever depends
-        on the scheduler having run.
-        """
-        for unlock in self.open_unlocks():
-            if now >= unlock.expires_at:
-                self.transition(unlock, ENDED, "expired", now)
-                continue
-            if not policy.consent:
-                self.transition(unlock, ENDED, "consent_withdrawn", now)
-                continue
-            decides_by = unlock.decides_by
-            if unlock.status == PENDING and decides_by is not None and now >= decides_by:
-                self.transition(unlock, DECLINED, "ask_timeout", now)
-                continue
-            # Pending unlocks too: a camera unshared before approval stays out for good.
-            for camera in list(unlock.cameras):
-                if not _shared(policy, camera.entity_id):
-                    self.remove_camera(unlock, camera)
-            if unlock.status == PENDING:
-                continue
-            paused = policy.paused(now)
-            if unlock.status == ACTIVE and paused:
-                self.transition(unlock, SUSPENDED, "paused", now)
-            elif unlock.status == SUSPENDED and not paused:
-                self.transition(unlock, ACTIVE, "resumed", now)
-
-    def check_access(
-        self, unlock: Unlock, camera_id: str, capability: str, policy: Policy, now: float
-    ) -> tuple[UnlockCamera, CameraPolicy]:
-        """Everything that must hold for one snapshot or one stream frame, checked afresh.
-
-        Deliberately re-checks consent, pause, window and share directly instead of trusting
-        the status alone: a missed transition can delay an audit entry, never leak a frame.
-        """
-        self.reconcile(policy, now)
-        if unlock.status in TERMINAL or now >= unlock.expires_at:
-            raise AccessDenied(410, "gone")
-        if not policy.consent:
-            raise AccessDenied(410, "gone")
-        camera = unlock.camera(camera_id)
-        if camera is None:
-            raise AccessDenied(404, "not_found")
-        if unlock.status != ACTIVE or policy.paused(now) or now < unlock.not_before:
-            raise AccessDenied(403, "not_active")
-        if capability not in camera.capabilities or capability not in _granted(unlock):
-            raise AccessDenied(403, "not_active")
-        camera_policy = policy.camera(camera.entity_id)
-        if camera_policy is None or not camera_policy.share:
-            raise AccessDenied(404, "not_found")
-        return camera, camera_policy
-
-
-def _granted(unlock: Unlock) -> tuple[str, ...]:
-    return tuple(capabilities_for(unlock.granted_scope))
-
-
-def _shared(policy: Policy, entity_id: str) -> bool:
-    camera = policy.camera(entity_id)
-    return camera is not None and camera.share

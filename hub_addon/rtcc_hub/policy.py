@@ -9,14 +9,16 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
+from types import MappingProxyType
 from typing import Any
 
 import voluptuous as vol
 
 from .geofence import distance_m
+from .status import DeclineReason, Scope
 from .timefmt import parse_rfc3339, rfc3339
 from .tokens import UnlockClaims
 
@@ -37,6 +39,11 @@ class PolicyError(ValueError):
 class Home:
     lat: float
     lon: float
+
+
+class Mode(StrEnum):
+    AUTO = "auto"  # standing consent, like the opt-in waiver
+    ASK = "ask"  # each unlock waits for the owner's approval
 
 
 class RecorderSource(StrEnum):
@@ -74,7 +81,7 @@ class CameraPolicy:
 class Policy:
     consent: bool = False
     paused_until: float | None = None
-    mode: str = "auto"
+    mode: Mode = Mode.AUTO
     ask_timeout_s: int = 600
     home: Home | None = None
     max_radius_m: float = 800
@@ -88,9 +95,22 @@ class Policy:
     max_clip_age_s: int = 7 * 24 * 3600
     cameras: tuple[CameraPolicy, ...] = ()
     revision: int = field(default=0, compare=False)
+    # entity id -> (position from 1, camera): every access looks a camera up.
+    _index: Mapping[str, tuple[int, CameraPolicy]] = field(
+        init=False, compare=False, repr=False, default_factory=dict
+    )
+
+    def __post_init__(self) -> None:
+        index = {cam.entity_id: (n, cam) for n, cam in enumerate(self.cameras, start=1)}
+        object.__setattr__(self, "_index", MappingProxyType(index))
 
     def camera(self, entity_id: str) -> CameraPolicy | None:
-        return next((cam for cam in self.cameras if cam.entity_id == entity_id), None)
+        found = self._index.get(entity_id)
+        return None if found is None else found[1]
+
+    def shared(self, entity_id: str) -> bool:
+        camera = self.camera(entity_id)
+        return camera is not None and camera.share
 
     def public_label(self, camera: CameraPolicy) -> str:
         """What the city sees of a camera: its label, else "Camera N" by its position in
@@ -98,12 +118,7 @@ class Policy:
         derived from the entity id, ever."""
         if camera.label is not None:
             return camera.label
-        position = next(
-            index
-            for index, listed in enumerate(self.cameras, start=1)
-            if listed.entity_id == camera.entity_id
-        )
-        return f"Camera {position}"
+        return f"Camera {self._index[camera.entity_id][0]}"
 
     def paused(self, now: float) -> bool:
         return self.paused_until is not None and self.paused_until > now
@@ -144,22 +159,33 @@ class Policy:
 def changed_fields(old: Policy, new: Policy) -> list[str]:
     """Names of the top-level fields that differ (audited; never the values)."""
     return [
-        f.name for f in fields(Policy) if f.compare and getattr(old, f.name) != getattr(new, f.name)
+        f.name
+        for f in fields(Policy)
+        if f.compare and f.init and getattr(old, f.name) != getattr(new, f.name)
     ]
 
 
 # Schema ---------------------------------------------------------------------------------------
 
 
+_LAST_SECOND = 253402300799  # 9999-12-31T23:59:59Z
+# Larger integers cannot become floats exactly (10**400 does not at all); no limit needs them.
+_MAX_INTEGER = 2**53
+
+
 def _number(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float):
         raise vol.Invalid("must be a number")
+    if isinstance(value, int) and abs(value) > _MAX_INTEGER:
+        raise vol.Invalid("must be a number of sensible size")
+    if not math.isfinite(value):
+        raise vol.Invalid("must be a finite number")
     return value
 
 
 def _integer(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise vol.Invalid("must be an integer")
+    if isinstance(value, bool) or not isinstance(value, int) or abs(value) > _MAX_INTEGER:
+        raise vol.Invalid("must be an integer of sensible size")
     return value
 
 
@@ -175,9 +201,12 @@ def _time_or_null(value: Any) -> float | None:
     if not isinstance(value, str):
         raise vol.Invalid("must be an RFC 3339 time or null")
     try:
-        return parse_rfc3339(value)
+        moment = parse_rfc3339(value)
     except ValueError as err:
         raise vol.Invalid("must be an RFC 3339 time with an offset, or null") from err
+    if math.ceil(moment) > _LAST_SECOND:  # stored rounded up, echoed as RFC 3339
+        raise vol.Invalid("must be before the year 10000")
+    return moment
 
 
 def _point(value: Any) -> Point:
@@ -351,7 +380,7 @@ def parse_policy(raw: Any) -> Policy:
     return Policy(
         consent=data["consent"],
         paused_until=_whole_second_up(data["paused_until"]),
-        mode=data["mode"],
+        mode=Mode(data["mode"]),
         ask_timeout_s=data["ask_timeout_s"],
         home=None if home is None else Home(lat=float(home["lat"]), lon=float(home["lon"])),
         max_radius_m=data["max_radius_m"],
@@ -389,20 +418,20 @@ def load_stored_policy(raw: dict[str, Any]) -> Policy:
 
 @dataclass(frozen=True, slots=True)
 class Accept:
-    granted_scope: tuple[str, ...]
+    granted_scope: tuple[Scope, ...]
     cameras: tuple[CameraPolicy, ...]
 
 
 @dataclass(frozen=True, slots=True)
 class Pending:
-    granted_scope: tuple[str, ...]
+    granted_scope: tuple[Scope, ...]
     cameras: tuple[CameraPolicy, ...]
     decides_by: float
 
 
 @dataclass(frozen=True, slots=True)
 class Decline:
-    reason: str
+    reason: DeclineReason
 
 
 type Decision = Accept | Pending | Decline
@@ -483,24 +512,67 @@ def _case_number_missing(policy: Policy, claims: UnlockClaims) -> bool:
     return policy.require_case_number and not has_visible_text(claims.incident.case_number)
 
 
+def _granted_scope(policy: Policy, claims: UnlockClaims) -> tuple[Scope, ...]:
+    """The asked scope without what the owner does not allow (section 3.1: `["snapshot",
+    "stream"]` becomes snapshot-only while `allow_live` is false); empty when nothing is left."""
+    allowed = {
+        Scope.SNAPSHOT: True,
+        Scope.STREAM: policy.allow_live,
+        Scope.CLIP: policy.allow_clips,
+    }
+    return tuple(scope for scope in claims.scope if allowed[scope])
+
+
+def _nothing_left(scope: Scope) -> Callable[[Policy, UnlockClaims, float], bool]:
+    """True when nothing but disallowed parts is left and `scope` is among them."""
+
+    def applies(policy: Policy, claims: UnlockClaims, now: float) -> bool:
+        return not _granted_scope(policy, claims) and scope in claims.scope
+
+    return applies
+
+
+def _footage_too_long(policy: Policy, claims: UnlockClaims, now: float) -> bool:
+    footage = claims.footage
+    return footage is not None and footage.end - footage.start > policy.max_clip_s
+
+
+def _footage_too_old(policy: Policy, claims: UnlockClaims, now: float) -> bool:
+    footage = claims.footage
+    return footage is not None and footage.start < now - policy.max_clip_age_s
+
+
 # Checked in this order; the first that applies is the decline reason (audited, never sent to
-# the city). Each rule is a predicate of (policy, claims, now).
-_DECLINE_RULES: tuple[tuple[str, Callable[[Policy, UnlockClaims, float], bool]], ...] = (
-    ("consent_off", lambda policy, claims, now: not policy.consent),
-    ("paused", lambda policy, claims, now: policy.paused(now)),
-    ("radius_too_large", lambda policy, claims, now: claims.area.radius_m > policy.max_radius_m),
-    ("outside_area", lambda policy, claims, now: _outside_area(policy, claims)),
+# the city). Each rule is a predicate of (policy, claims, now). The footage rules hold whether
+# or not clips are allowed: a window the owner would refuse declines the unlock (fail closed).
+_DECLINE_RULES: tuple[tuple[DeclineReason, Callable[[Policy, UnlockClaims, float], bool]], ...] = (
+    (DeclineReason.CONSENT_OFF, lambda policy, claims, now: not policy.consent),
+    (DeclineReason.PAUSED, lambda policy, claims, now: policy.paused(now)),
     (
-        "duration_too_long",
+        DeclineReason.RADIUS_TOO_LARGE,
+        lambda policy, claims, now: claims.area.radius_m > policy.max_radius_m,
+    ),
+    (DeclineReason.OUTSIDE_AREA, lambda policy, claims, now: _outside_area(policy, claims)),
+    (
+        DeclineReason.DURATION_TOO_LONG,
         lambda policy, claims, now: claims.exp - claims.nbf > policy.max_duration_s,
     ),
-    ("excluded_offense", lambda policy, claims, now: _offense_excluded(policy, claims)),
-    ("case_number_required", lambda policy, claims, now: _case_number_missing(policy, claims)),
     (
-        "stream_not_allowed",
-        lambda policy, claims, now: claims.scope == ("stream",) and not policy.allow_live,
+        DeclineReason.EXCLUDED_OFFENSE,
+        lambda policy, claims, now: _offense_excluded(policy, claims),
     ),
-    ("no_camera_shared", lambda policy, claims, now: not any(c.share for c in policy.cameras)),
+    (
+        DeclineReason.CASE_NUMBER_REQUIRED,
+        lambda policy, claims, now: _case_number_missing(policy, claims),
+    ),
+    (DeclineReason.STREAM_NOT_ALLOWED, _nothing_left(Scope.STREAM)),
+    (DeclineReason.CLIP_NOT_ALLOWED, _nothing_left(Scope.CLIP)),
+    (DeclineReason.FOOTAGE_TOO_LONG, _footage_too_long),
+    (DeclineReason.FOOTAGE_TOO_OLD, _footage_too_old),
+    (
+        DeclineReason.NO_CAMERA_SHARED,
+        lambda policy, claims, now: not any(c.share for c in policy.cameras),
+    ),
 )
 
 
@@ -509,10 +581,8 @@ def decide(policy: Policy, claims: UnlockClaims, now: float) -> Decision:
     for reason, applies in _DECLINE_RULES:
         if applies(policy, claims, now):
             return Decline(reason)
-    granted = claims.scope
-    if "stream" in granted and not policy.allow_live:
-        granted = ("snapshot",)  # asked for both: snapshot-only, not declined
+    granted = _granted_scope(policy, claims)
     cameras = tuple(cam for cam in policy.cameras if cam.share)
-    if policy.mode == "ask":
+    if policy.mode == Mode.ASK:
         return Pending(granted, cameras, decides_by=now + policy.ask_timeout_s)
     return Accept(granted, cameras)

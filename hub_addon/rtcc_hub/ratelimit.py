@@ -1,13 +1,15 @@
-"""Audit flood control for unlock refusals that name no configured hub.
+"""Audit flood control for refusals that no valid signature stands behind.
 
-Anyone who can reach the city port can POST garbage, and every refusal is audited with an fsync.
-Refusals where no configured hub is identified (not JSON, no token, malformed, bad algorithm,
-unknown issuer ...) pass through token buckets, one per remote address and one shared by all:
-while a bucket has tokens each refusal is audited on its own, as usual; beyond that they are
-counted and written as one aggregated `unlock_refused` entry
-`{"reason": "rate_limited", "status": S, "count": N}` per status and interval. The HTTP answer
-is unchanged (400/401): only the audit is aggregated. Refusals naming a configured hub are never
-aggregated.
+Anyone who can reach the city API can send garbage, and every refusal is audited with an fsync.
+Refusals of requests not attributable to a valid signature — not JSON, no token, malformed, bad
+algorithm, unknown issuer, bad signature *whatever `iss` they name* (a hub id is not a secret)
+— pass through token buckets, one per client (a remote address; a relay as a whole) and one
+shared by all. While the buckets have tokens each refusal is audited on its own, as usual;
+beyond that they are only counted, and at most one aggregated `unlock_refused` entry
+`{"reason": "rate_limited", "count": N, "statuses": {"401": n, ...}}` is written per interval
+(PROTOCOL.md section 5: beyond a burst of at most 300, at most one entry per minute). The
+buckets refill slowly (one token per ten minutes), so however long a flood lasts the log grows
+by little more than one entry a minute. The answer to the client is unchanged (400/401).
 """
 
 from __future__ import annotations
@@ -19,10 +21,10 @@ from dataclasses import dataclass
 # Generous: a client sending one bad request at a time (a test suite, a misconfigured hub) sees
 # every refusal audited on its own; only a flood is aggregated.
 PER_ADDRESS_BURST = 100
-PER_ADDRESS_RATE = 5.0  # tokens per second
+PER_ADDRESS_RATE = 1 / 600  # tokens per second
 GLOBAL_BURST = 300
-GLOBAL_RATE = 20.0
-AGGREGATE_INTERVAL_S = 10.0
+GLOBAL_RATE = 1 / 600
+AGGREGATE_INTERVAL_S = 60.0
 MAX_ADDRESSES = 4096
 
 
@@ -80,16 +82,24 @@ class RefusalLimiter:
         if self._pending_since is None:
             self._pending_since = self._clock()
 
-    def due(self, *, force: bool = False) -> list[tuple[int, int]]:
-        """(status, count) pairs to write now: once per interval, or everything if `force`."""
+    def due(self, *, force: bool = False) -> dict[int, int] | None:
+        """Counts per status to write as one entry now (once per interval, or whatever is
+        pending if `force`), else None."""
         if not self._pending:
-            return []
+            return None
         if self._pending_since is None:  # pragma: no cover - set with the first count
             self._pending_since = self._clock()
         if not force and self._clock() - self._pending_since < self.interval_s:
-            return []
-        pending, self._pending, self._pending_since = sorted(self._pending.items()), {}, None
+            return None
+        pending, self._pending, self._pending_since = dict(sorted(self._pending.items())), {}, None
         return pending
+
+    def restore(self, counts: dict[int, int]) -> None:
+        """Count again what `due` handed out but could not be written (the disk was full)."""
+        for status, count in counts.items():
+            self._pending[status] = self._pending.get(status, 0) + count
+        if self._pending_since is None:
+            self._pending_since = self._clock()
 
     def _prune(self, now: float) -> None:
         # Buckets that have refilled completely carry no information: forget them first.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 
@@ -13,9 +14,23 @@ def rfc3339(ts: float, *, millis: bool = False) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+# RFC 3339 section 5.6 date-time: full date, "T", full time, fractions optional, and an offset.
+_DATE_TIME = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})", re.ASCII
+)
+
+
 def parse_rfc3339(text: str) -> float:
-    """Parse an RFC 3339 time with an explicit offset into Unix seconds; ValueError otherwise."""
-    moment = datetime.fromisoformat(text.replace("z", "Z"))
-    if moment.tzinfo is None:
-        raise ValueError("time must carry a UTC offset")
-    return moment.timestamp()
+    """Parse an RFC 3339 time with an explicit offset into Unix seconds; ValueError otherwise
+    (also for a time whose offset moves it out of the years 1..9999 in UTC)."""
+    if not _DATE_TIME.fullmatch(text):
+        raise ValueError("not an RFC 3339 date-time with an offset")
+    fraction = re.search(r"\.(\d+)", text)
+    if fraction and len(fraction.group(1)) > 6:  # datetime keeps microseconds
+        text = text.replace(fraction.group(0), "." + fraction.group(1)[:6], 1)
+    moment = datetime.fromisoformat(text.upper().replace("Z", "+00:00"))
+    try:
+        utc = moment.astimezone(UTC)
+    except (OverflowError, ValueError) as err:
+        raise ValueError("time out of range") from err
+    return utc.timestamp()

@@ -20,13 +20,14 @@ import voluptuous as vol
 from jwt.algorithms import OKPAlgorithm
 
 from .options import HubConfig
+from .status import SCOPE_ORDER, RefusalReason, Scope
 
 ALLOWED_ALGORITHMS = ("EdDSA", "Ed25519")
 CLOCK_SKEW_S = 60
 MAX_WINDOW_S = 24 * 3600
 # The body is at most 16 KiB (PROTOCOL.md 3.1); that, not per-claim limits, bounds the sizes.
 MAX_TOKEN_CHARS = 16 * 1024
-SCOPES = ("snapshot", "stream")
+MAX_FOOTAGE_S = 2 * 3600
 
 _JWS = jwt.PyJWS(algorithms=["EdDSA"])
 _JWS.register_algorithm("Ed25519", OKPAlgorithm())
@@ -35,7 +36,7 @@ _JWS.register_algorithm("Ed25519", OKPAlgorithm())
 class TokenError(Exception):
     """The token is refused (401 invalid_token). `reason` goes to the audit log only."""
 
-    def __init__(self, reason: str, hub: str | None = None) -> None:
+    def __init__(self, reason: RefusalReason, hub: str | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.hub = hub
@@ -68,6 +69,17 @@ class Area:
 
 
 @dataclass(frozen=True, slots=True)
+class Footage:
+    """The recorded window a clip unlock asks for (Unix seconds)."""
+
+    start: int
+    end: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {"start": self.start, "end": self.end}
+
+
+@dataclass(frozen=True, slots=True)
 class UnlockClaims:
     iss: str
     jti: str
@@ -76,7 +88,8 @@ class UnlockClaims:
     exp: float
     incident: Incident
     area: Area
-    scope: tuple[str, ...]
+    scope: tuple[Scope, ...]
+    footage: Footage | None = None
 
 
 # Larger integers cannot be compared with floats exactly (10**400 overflows float()); no time,
@@ -120,12 +133,19 @@ def _optional_text(value: Any) -> str | None:
     return _utf8(value)
 
 
-def _scope(value: Any) -> tuple[str, ...]:
+def _scope(value: Any) -> tuple[Scope, ...]:
     if not isinstance(value, list) or not value:
         raise vol.Invalid("must be a non-empty list")
-    if any(item not in SCOPES for item in value) or len(set(value)) != len(value):
-        raise vol.Invalid("must be a subset of snapshot, stream")
-    return tuple(scope for scope in SCOPES if scope in value)
+    names = [scope.value for scope in SCOPE_ORDER]
+    if any(item not in names for item in value) or len(set(value)) != len(value):
+        raise vol.Invalid("must be a subset of snapshot, stream, clip")
+    return tuple(scope for scope in SCOPE_ORDER if scope.value in value)
+
+
+def _unix_seconds(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or abs(value) > MAX_INTEGER:
+        raise vol.Invalid("must be an integer number of seconds")
+    return value
 
 
 _CLAIMS = vol.Schema(
@@ -156,6 +176,10 @@ _CLAIMS = vol.Schema(
             extra=vol.REMOVE_EXTRA,
         ),
         vol.Required("scope"): _scope,
+        # Required with `clip` in the scope, absent otherwise (checked below).
+        vol.Optional("footage"): vol.Schema(
+            {vol.Required("start"): _unix_seconds, vol.Required("end"): _unix_seconds}
+        ),
     },
     extra=vol.ALLOW_EXTRA,  # other registered claims may appear; nothing reads them
 )
@@ -166,7 +190,7 @@ def verify_unlock_token(
 ) -> UnlockClaims:
     """Verify signature, issuer, audience, time rules and claim shapes; raise TokenError."""
     if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_CHARS:
-        raise TokenError("malformed")
+        raise TokenError(RefusalReason.MALFORMED)
     try:
         header = _JWS.get_unverified_header(token)
         # Only to pick the pinned key; nothing else is read before the signature checks out.
@@ -174,30 +198,31 @@ def verify_unlock_token(
             _JWS.decode_complete(token, options={"verify_signature": False})["payload"]
         )
     except (jwt.PyJWTError, ValueError, TypeError) as err:
-        raise TokenError("malformed") from err
+        raise TokenError(RefusalReason.MALFORMED) from err
     if header.get("alg") not in ALLOWED_ALGORITHMS:
-        raise TokenError("bad_algorithm")
+        raise TokenError(RefusalReason.BAD_ALGORITHM)
     issuer = unverified.get("iss") if isinstance(unverified, dict) else None
     hub = next((h for h in hubs if isinstance(issuer, str) and h.id == issuer), None)
     if hub is None:
-        raise TokenError("unknown_issuer")
+        raise TokenError(RefusalReason.UNKNOWN_ISSUER)
     if hub.kid is not None and header.get("kid") != hub.kid:
-        raise TokenError("unknown_kid", hub.id)
+        raise TokenError(RefusalReason.UNKNOWN_KID, hub.id)
     try:
         payload = _JWS.decode_complete(token, hub.public_key, algorithms=[header["alg"]])["payload"]
         raw = json.loads(payload)
     except jwt.InvalidSignatureError as err:
-        raise TokenError("bad_signature", hub.id) from err
+        raise TokenError(RefusalReason.BAD_SIGNATURE, hub.id) from err
     except (jwt.PyJWTError, ValueError, TypeError) as err:
-        raise TokenError("malformed", hub.id) from err
+        raise TokenError(RefusalReason.MALFORMED, hub.id) from err
     try:
         claims = _CLAIMS(raw)
     except vol.Invalid as err:
-        raise TokenError("malformed_claims", hub.id) from err
+        raise TokenError(RefusalReason.MALFORMED_CLAIMS, hub.id) from err
     audience = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
     if audience != [home_id]:
-        raise TokenError("wrong_audience", hub.id)
+        raise TokenError(RefusalReason.WRONG_AUDIENCE, hub.id)
     _check_times(claims["iat"], claims["nbf"], claims["exp"], now, hub.id)
+    footage = _footage(claims, hub.id)
     incident = claims["incident"]
     area = claims["area"]
     return UnlockClaims(
@@ -214,7 +239,23 @@ def verify_unlock_token(
         ),
         area=Area(lat=area["lat"], lon=area["lon"], radius_m=area["radius_m"]),
         scope=claims["scope"],
+        footage=footage,
     )
+
+
+def _footage(claims: dict[str, Any], hub: str) -> Footage | None:
+    """`footage` exactly when the scope has `clip`: start < end <= exp, at most 2 h."""
+    raw = claims.get("footage")
+    if Scope.CLIP not in claims["scope"]:
+        if raw is not None:
+            raise TokenError(RefusalReason.MALFORMED_CLAIMS, hub)
+        return None
+    if raw is None:
+        raise TokenError(RefusalReason.MALFORMED_CLAIMS, hub)
+    start, end = raw["start"], raw["end"]
+    if not start < end <= claims["exp"] or end - start > MAX_FOOTAGE_S:
+        raise TokenError(RefusalReason.MALFORMED_CLAIMS, hub)
+    return Footage(start=start, end=end)
 
 
 def _check_times(iat: float, nbf: float, exp: float, now: float, hub: str) -> None:
@@ -222,10 +263,10 @@ def _check_times(iat: float, nbf: float, exp: float, now: float, hub: str) -> No
     # included, so that `iat = int(time.time()) - 60` is within 60 s as the protocol says.
     now_s = math.floor(now)
     if abs(iat - now_s) > CLOCK_SKEW_S:
-        raise TokenError("iat_out_of_range", hub)
+        raise TokenError(RefusalReason.IAT_OUT_OF_RANGE, hub)
     if nbf > now_s + CLOCK_SKEW_S:
-        raise TokenError("not_yet_valid", hub)
+        raise TokenError(RefusalReason.NOT_YET_VALID, hub)
     if exp <= now:
-        raise TokenError("expired", hub)
+        raise TokenError(RefusalReason.EXPIRED, hub)
     if exp <= nbf or exp - nbf > MAX_WINDOW_S:
-        raise TokenError("window_too_long", hub)
+        raise TokenError(RefusalReason.WINDOW_TOO_LONG, hub)

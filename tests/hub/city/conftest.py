@@ -69,8 +69,8 @@ class LiveHub:
         arguments.update(changes)
         return sign_unlock_token(load_private_key(self.key_path), **arguments)
 
-    def set_policy(self, **overrides: Any) -> None:
-        self.hub.put_policy(base_policy(**overrides))
+    async def set_policy(self, **overrides: Any) -> None:
+        await self.hub.owner.put_policy(base_policy(**overrides))
 
 
 def _imaging_available() -> bool:
@@ -81,7 +81,7 @@ def _imaging_available() -> bool:
 async def live_hub(tmp_path: Path) -> AsyncIterator[LiveHub]:
     if not _imaging_available():
         pytest.skip("rtcc_hub.imaging is not written yet")
-    from rtcc_hub.app import Hub
+    from rtcc_hub.app import AddOn as Hub
     from rtcc_hub.options import parse_options
 
     key = generate_private_key()
@@ -102,7 +102,7 @@ async def live_hub(tmp_path: Path) -> AsyncIterator[LiveHub]:
         hub = await Hub.create(options, tmp_path / "data")
         await hub.start()
         try:
-            hub.put_policy(base_policy())
+            await hub.owner.put_policy(base_policy())
             yield LiveHub(hub, ha, key_path, f"http://127.0.0.1:{hub.city_port}")
         finally:
             await hub.stop()

@@ -55,7 +55,7 @@ async def test_client_errors_carry_status_and_code(live_hub: LiveHub) -> None:
         with pytest.raises(CityApiError) as foreign:
             await client.unlock(live_hub.token(audience="another-home"))
         assert foreign.value.code == "invalid_token"
-        live_hub.set_policy(max_unlocks_per_week=1)
+        await live_hub.set_policy(max_unlocks_per_week=1)
         with pytest.raises(CityApiError) as quota:
             await client.unlock(live_hub.token())
         assert (quota.value.status, quota.value.code) == (429, "quota_exceeded")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,17 @@ def options_dict(city: CityHub, **overrides: Any) -> dict[str, Any]:
     }
     raw.update(overrides)
     return raw
+
+
+async def eventually[T](probe: Callable[[], Awaitable[T]], timeout_s: float = 5.0) -> T:
+    """The first truthy result of `probe`, polled until `timeout_s` (then its last result):
+    for what the scheduler does on its own a little later, on a loaded machine too."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        result = await probe()
+        if result or asyncio.get_running_loop().time() >= deadline:
+            return result
+        await asyncio.sleep(0.05)
 
 
 @dataclass
@@ -83,6 +95,13 @@ class Env:
         ) as response:
             return response.status, await response.json()
 
+    async def entries(self) -> list[dict[str, Any]]:
+        """Every audit entry, as the history endpoint gives them."""
+        return await self.hub.owner.history(0, 10**9)  # type: ignore[no-any-return]
+
+    async def verify(self) -> Any:
+        return await self.hub.owner.verify()
+
     async def city_get(self, path: str, token: str | None) -> aiohttp.ClientResponse:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         response = await self.session.get(self.city_url + path, headers=headers)
@@ -92,7 +111,7 @@ class Env:
 
 @pytest.fixture
 async def env(tmp_path: Path, city: CityHub) -> AsyncIterator[Env]:
-    from rtcc_hub.app import Hub
+    from rtcc_hub.app import AddOn as Hub
     from rtcc_hub.options import parse_options
 
     clock = Clock()

@@ -69,7 +69,7 @@ async def test_consent_off_on_first_start_declines(env: Env) -> None:
     assert status == 201
     assert body["status"] == "declined"
     assert "access_token" not in body and "cameras" not in body
-    entries = env.hub.audit.entries()
+    entries = await env.entries()
     status_entry = next(e for e in entries if e["event"] == "unlock_status")
     assert status_entry["detail"]["reason"] == "consent_off"
 
@@ -97,9 +97,9 @@ async def test_active_unlock_and_snapshot(env: Env) -> None:
     assert snap.headers["Cache-Control"] == "no-store"
     data = await snap.read()
     assert b"RAW camera.front_door" in data and b"max_width=1280" in data
-    served = [e for e in env.hub.audit.entries() if e["event"] == "snapshot_served"]
+    served = [e for e in (await env.entries()) if e["event"] == "snapshot_served"]
     assert served[0]["detail"]["bytes"] == len(data)
-    assert env.hub.state()["counters"]["snapshots_served"] == 1
+    assert (await env.hub.owner.state_view())["counters"]["snapshots_served"] == 1
 
 
 async def test_camera_ids_are_random_per_unlock(env: Env) -> None:
@@ -136,7 +136,7 @@ async def test_replay_is_refused_also_after_restart(env: Env) -> None:
         assert r.status == 401
         assert (await r.json())["error"] == "invalid_token"
     reasons = [
-        e["detail"]["reason"] for e in env.hub.audit.entries() if e["event"] == "unlock_refused"
+        e["detail"]["reason"] for e in (await env.entries()) if e["event"] == "unlock_refused"
     ]
     assert reasons == ["replayed_jti", "replayed_jti"]
 
@@ -146,7 +146,7 @@ async def test_invalid_tokens_are_401_and_audited(env: Env) -> None:
     for token in (city_support.sign_none(claims), env.city.token("other-home", now=env.clock())):
         async with env.session.post(env.city_url + "/api/v1/unlocks", json={"token": token}) as r:
             assert r.status == 401
-    refused = [e for e in env.hub.audit.entries() if e["event"] == "unlock_refused"]
+    refused = [e for e in (await env.entries()) if e["event"] == "unlock_refused"]
     assert [e["detail"] for e in refused] == [
         {"reason": "bad_algorithm", "status": 401},
         {"reason": "wrong_audience", "status": 401},
@@ -175,7 +175,7 @@ async def test_snapshot_only_downgrade(env: Env) -> None:
     _, body = await env.unlock(scope=["snapshot", "stream"])
     assert body["status"] == "active"
     assert body["cameras"][0]["capabilities"] == ["snapshot"]
-    received = next(e for e in env.hub.audit.entries() if e["event"] == "unlock_received")
+    received = next(e for e in (await env.entries()) if e["event"] == "unlock_received")
     assert received["detail"]["granted_scope"] == ["snapshot"]
     assert received["detail"]["scope"] == ["snapshot", "stream"]
     stream = await env.city_get(
@@ -242,7 +242,7 @@ async def test_unshared_camera_leaves_the_unlock_for_good(env: Env) -> None:
     doc_cameras[1]["share"] = True
     await env.put_policy(cameras=doc_cameras)
     assert (await env.city_get(path, token)).status == 404
-    removed = [e for e in env.hub.audit.entries() if e["event"] == "camera_removed"]
+    removed = [e for e in (await env.entries()) if e["event"] == "camera_removed"]
     assert removed[0]["detail"] == {"camera_id": cam, "entity_id": "camera.garden"}
 
 
@@ -314,38 +314,43 @@ async def test_hostile_claims_are_401_and_audited(env: Env, overrides: dict[str,
     await env.put_policy()
     status, body = await env.unlock(**overrides)
     assert status == 401 and body["error"] == "invalid_token"
-    refused = [e for e in env.hub.audit.entries() if e["event"] == "unlock_refused"]
+    refused = [e for e in (await env.entries()) if e["event"] == "unlock_refused"]
     assert [e["detail"] for e in refused] == [{"reason": "malformed_claims", "status": 401}]
 
 
 async def test_unexpected_verifier_failure_is_an_audited_401(
     env: Env, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import rtcc_hub.app
+    import rtcc_hub.intake
 
     def explode(*args: Any, **kwargs: Any) -> Any:
         raise OverflowError("boom")
 
-    monkeypatch.setattr(rtcc_hub.app, "verify_unlock_token", explode)
+    monkeypatch.setattr(rtcc_hub.intake, "verify_unlock_token", explode)
     status, body = await env.unlock()
     assert status == 401 and body["error"] == "invalid_token"
-    refused = [e for e in env.hub.audit.entries() if e["event"] == "unlock_refused"]
+    refused = [e for e in (await env.entries()) if e["event"] == "unlock_refused"]
     assert [e["detail"] for e in refused] == [{"reason": "malformed", "status": 401}]
 
 
-async def test_unexpected_lookup_failure_is_an_audited_401(
+async def test_a_failing_replay_lookup_is_503_and_records_nothing(
     env: Env, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def explode(*args: Any, **kwargs: Any) -> Any:
-        raise UnicodeEncodeError("utf-8", "x", 0, 1, "boom")
+    import sqlite3
 
-    monkeypatch.setattr(env.hub.storage, "jti_seen", explode)
-    status, _ = await env.unlock()
-    assert status == 401
-    refused = [e for e in env.hub.audit.entries() if e["event"] == "unlock_refused"]
-    assert [(e["detail"], e["hub"]) for e in refused] == [
-        ({"reason": "malformed", "status": 401}, "jackson-rtcc")
-    ]
+    import rtcc_hub.intake
+
+    def explode(*args: Any, **kwargs: Any) -> Any:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    await env.put_policy()
+    before = await env.entries()
+    monkeypatch.setattr(rtcc_hub.intake, "jti_seen", explode)
+    status, body = await env.unlock()
+    assert status == 503 and body["error"] == "unavailable"
+    assert await env.entries() == before
+    monkeypatch.undo()
+    assert (await env.unlock())[0] == 201
 
 
 async def test_body_near_16_kib_is_accepted(env: Env) -> None:
@@ -366,12 +371,12 @@ async def test_null_or_empty_case_number_is_missing(env: Env, case_number: Any) 
     await env.put_policy()
     status, body = await env.unlock(incident=incident)
     assert (status, body["status"]) == (201, "declined")
-    statuses = [e for e in env.hub.audit.entries() if e["event"] == "unlock_status"]
+    statuses = [e for e in (await env.entries()) if e["event"] == "unlock_status"]
     assert statuses[-1]["detail"]["reason"] == "case_number_required"
     await env.put_policy(require_case_number=False)
     status, body = await env.unlock(incident=incident)
     assert (status, body["status"]) == (201, "active")
-    received = [e for e in env.hub.audit.entries() if e["event"] == "unlock_received"]
+    received = [e for e in (await env.entries()) if e["event"] == "unlock_received"]
     assert received[-1]["detail"]["incident"] == {"id": "I-1", "offense": "burglary"}
 
 
@@ -403,14 +408,14 @@ async def test_parallel_snapshots_and_stream_share_upstream_requests(env: Env) -
     assert (await env.city_get(path, body["access_token"])).status == 200
     assert env.cameras.fetches["camera.front_door"] == 2
     # While a stream polls the camera, a snapshot reuses its still within 1/max_fps.
-    viewer = env.hub.streams.open(
-        "camera.front_door", lambda: env.hub.output_spec("camera.front_door")
+    viewer = env.hub.access.streams.open(
+        "camera.front_door", lambda: env.hub.access.spec("camera.front_door")
     )
-    poller = env.hub.streams.pollers["camera.front_door"]
+    poller = env.hub.access.streams.pollers["camera.front_door"]
     assert await next_frame(viewer, 1.0) is not None  # the poller has a still
     assert (await env.city_get(path, body["access_token"])).status == 200
     assert env.cameras.fetches["camera.front_door"] == 2 + poller.polls
-    await env.hub.streams.close(viewer)
+    await env.hub.access.streams.close(viewer)
 
 
 @pytest.mark.parametrize(
@@ -420,7 +425,7 @@ async def test_parallel_snapshots_and_stream_share_upstream_requests(env: Env) -
 async def test_bad_bodies_are_audited(env: Env, body: bytes) -> None:
     async with env.session.post(env.city_url + "/api/v1/unlocks", data=body) as response:
         assert response.status == 400
-    refused = [e for e in env.hub.audit.entries() if e["event"] == "unlock_refused"]
+    refused = [e for e in (await env.entries()) if e["event"] == "unlock_refused"]
     assert [e["detail"] for e in refused] == [{"reason": "invalid_request", "status": 400}]
     assert "hub" not in refused[0]
 
@@ -447,21 +452,25 @@ async def test_retry_after_when_the_quota_was_lowered(env: Env) -> None:
         assert int(response.headers["Retry-After"]) == 7 * 24 * 3600
 
 
-def test_quota_rows_older_than_the_window_are_pruned(tmp_path: Any) -> None:
-    from rtcc_hub.storage import Storage
+async def test_quota_rows_older_than_the_window_are_pruned(tmp_path: Any) -> None:
+    import time
 
-    storage = Storage.open(tmp_path)
-    storage.record_unlock_time("hub", 1000.0)
-    storage.record_unlock_time("hub", 1000.0 + 9 * 24 * 3600)
-    assert storage.unlock_times("hub", 0) == [1000.0 + 9 * 24 * 3600]
-    storage.close()
+    from rtcc_hub.storage import Store, prune, quota_count, record_unlock_time
+
+    store = await Store.open(tmp_path)
+    deadline = time.monotonic() + 5
+    await store.write([record_unlock_time("hub", 1000.0)], deadline=deadline)
+    await store.write([record_unlock_time("hub", 1000.0 + 9 * 24 * 3600)], deadline=deadline)
+    await store.write(prune(1000.0 + 9 * 24 * 3600), deadline=deadline)
+    assert await store.read(lambda conn: quota_count(conn, "hub", 0)) == 1
+    await store.close()
 
 
 async def test_unlocks_of_a_hub_removed_from_the_options_end_at_restart(
     env: Env, city: city_support.CityHub
 ) -> None:
     """An owner who drops a hub (say its key leaked) leaves it no access after the restart."""
-    from rtcc_hub.app import Hub
+    from rtcc_hub.app import AddOn as Hub
     from rtcc_hub.options import parse_options
     from tests.hub.unit.conftest import options_dict
     from tests.hub.unit.fakes import FakeProcessor
@@ -490,7 +499,7 @@ async def test_unlocks_of_a_hub_removed_from_the_options_end_at_restart(
     assert (await view.json())["ended_reason"] == "revoked"
     ended = [
         e
-        for e in env.hub.audit.entries()
+        for e in (await env.entries())
         if e["event"] == "unlock_status" and e.get("unlock_id") == body["unlock_id"]
     ]
     assert ended[-1]["detail"]["status"] == "ended"

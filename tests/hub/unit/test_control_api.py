@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from rtcc_hub.audit import verify_rows
-from tests.hub.unit.conftest import CONTROL_TOKEN, Env
+from tests.hub.unit.conftest import CONTROL_TOKEN, Env, eventually
 from tests.hub.unit.helpers import policy_doc
 
 
@@ -30,7 +30,8 @@ async def test_control_port_serves_no_city_paths(env: Env) -> None:
 async def test_first_start_state(env: Env) -> None:
     status, state = await env.control("GET", "/control/v1/state")
     assert status == 200
-    assert set(state) == {"home_id", "policy", "unlocks", "counters"}
+    assert set(state) == {"home_id", "policy", "unlocks", "counters", "relays"}
+    assert state["relays"] == []
     assert state["home_id"] == env.hub.home_id
     assert state["policy"]["consent"] is False and state["policy"]["cameras"] == []
     assert state["policy"]["revision"] == 0
@@ -56,7 +57,7 @@ async def test_policy_revision_and_identical_put(env: Env) -> None:
     assert again["revision"] == 1
     second = await env.put_policy(max_radius_m=500)
     assert second["revision"] == 2
-    changes = [e for e in env.hub.audit.entries() if e["event"] == "policy_changed"]
+    changes = [e for e in (await env.entries()) if e["event"] == "policy_changed"]
     assert [e["detail"] for e in changes] == [
         {
             "revision": 1,
@@ -130,10 +131,14 @@ async def test_ask_timeout_declines_on_its_own(env: Env) -> None:
     await env.put_policy(mode="ask", ask_timeout_s=10)
     _, body = await env.unlock()
     env.clock.advance(11)
-    await asyncio.sleep(0.6)  # the scheduler, not a request, makes the change
-    statuses = [e["detail"] for e in env.hub.audit.entries() if e["event"] == "unlock_status"]
-    assert statuses[-1]["status"] == "declined" and statuses[-1]["reason"] == "ask_timeout"
-    assert env.hub.ledger.get(body["unlock_id"]).status == "declined"
+
+    async def declined() -> list[dict[str, Any]]:  # the scheduler, not a request, writes it
+        found = [e["detail"] for e in await env.entries() if e["event"] == "unlock_status"]
+        return found if found[-1]["status"] == "declined" else []
+
+    statuses = await eventually(declined)
+    assert statuses[-1]["reason"] == "ask_timeout"
+    assert env.hub.state.ledger.get(body["unlock_id"]).status == "declined"
 
 
 async def test_approve_while_paused_starts_suspended(env: Env) -> None:
@@ -164,12 +169,15 @@ async def test_pause_suspends_and_resumes_on_its_own(env: Env) -> None:
     from rtcc_hub.timefmt import rfc3339
 
     await env.put_policy(paused_until=rfc3339(until))
-    assert env.hub.ledger.get(body["unlock_id"]).status == "suspended"
+    assert env.hub.state.ledger.get(body["unlock_id"]).status == "suspended"
     env.clock.advance(61)
-    await asyncio.sleep(0.6)
-    assert env.hub.ledger.get(body["unlock_id"]).status == "active"
+
+    async def resumed() -> bool:
+        return env.hub.state.ledger.get(body["unlock_id"]).status == "active"
+
+    assert await eventually(resumed)
     reasons = [
-        e["detail"]["reason"] for e in env.hub.audit.entries() if e["event"] == "unlock_status"
+        e["detail"]["reason"] for e in (await env.entries()) if e["event"] == "unlock_status"
     ]
     assert reasons[-2:] == ["paused", "resumed"]
 
@@ -183,7 +191,7 @@ async def test_history_paging_and_verify(env: Env) -> None:
     assert [e["seq"] for e in page] == [1, 2]  # a bare array, oldest first
     _, rest = await env.control("GET", "/control/v1/history?after=2&limit=1000")
     entries = page + rest
-    head_seq = env.hub.audit.head_seq
+    head_seq = env.hub.owner.head_seq
     assert [e["seq"] for e in entries] == list(range(1, head_seq + 1))
     rows = [(e["seq"], json.dumps(e, sort_keys=True, separators=(",", ":"))) for e in entries]
     assert verify_rows(rows).ok
@@ -225,7 +233,7 @@ async def read_events(
 
 async def test_events_replay_then_live(env: Env) -> None:
     await env.put_policy()
-    head = env.hub.audit.head_seq
+    head = env.hub.owner.head_seq
     reader = asyncio.create_task(read_events(env, head + 2, "?after=0"))
     await asyncio.sleep(0.2)
     await env.put_policy(max_radius_m=600)
@@ -248,7 +256,7 @@ async def test_events_live_only_without_after(env: Env) -> None:
     await asyncio.sleep(0.2)
     await env.put_policy(max_radius_m=650)
     (event,) = await reader
-    assert event["seq"] == env.hub.audit.head_seq
+    assert event["seq"] == env.hub.owner.head_seq
 
 
 async def test_events_bad_last_event_id(env: Env) -> None:
@@ -270,13 +278,13 @@ async def _preview(env: Env, body: Any) -> tuple[int, bytes]:
 
 async def test_preview_uses_the_camera_policy_and_audits_nothing(env: Env) -> None:
     await env.put_policy()
-    before = len(env.hub.audit.entries())
+    before = len(await env.entries())
     status, image = await _preview(env, {"entity_id": "camera.front_door"})
     assert status == 200
     front = policy_doc()["cameras"][0]
     assert repr(tuple(tuple(tuple(p) for p in m) for m in front["masks"])).encode() in image
     assert b"max_width=1280" in image
-    assert len(env.hub.audit.entries()) == before
+    assert len(await env.entries()) == before
     _, state = await env.control("GET", "/control/v1/state")
     assert state["counters"]["snapshots_served"] == 0 and state["counters"]["bytes_sent"] == 0
 

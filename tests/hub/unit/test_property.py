@@ -10,6 +10,7 @@ whether access must be allowed right now.
 from __future__ import annotations
 
 import asyncio
+import json
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,11 +19,12 @@ from typing import Any
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from rtcc_hub.app import Hub
-from rtcc_hub.errors import ApiError
-from rtcc_hub.ledger import AccessDenied
+from rtcc_hub.app import AddOn
+from rtcc_hub.carriage import CityRequest, Reply, StreamEnd
+from rtcc_hub.errors import DomainError
 from rtcc_hub.options import parse_options
 from rtcc_hub.timefmt import rfc3339
+from rtcc_hub.transitions import run_due
 from tests.hub.unit.conftest import options_dict
 from tests.hub.unit.fakes import Clock, FakeCameras, FakeProcessor
 from tests.hub.unit.helpers import policy_doc
@@ -122,7 +124,7 @@ PROLOGUE: list[tuple[Any, ...]] = [
 ]
 
 
-async def _apply(hub: Hub, model: Model, clock: Clock, op: tuple[Any, ...]) -> None:
+async def _apply(hub: AddOn, model: Model, clock: Clock, op: tuple[Any, ...]) -> None:
     kind, now = op[0], clock()
     if kind == "unlock":
         _, scope, duration, offense, delay = op
@@ -136,12 +138,16 @@ async def _apply(hub: Hub, model: Model, clock: Clock, op: tuple[Any, ...]) -> N
             incident=incident,
             area={"lat": 32.2988, "lon": -90.1848, "radius_m": 500},
         )
-        body = hub.submit_unlock(token)
+        answer = await hub.router.handle(
+            CityRequest("POST", "/api/v1/unlocks", json.dumps({"token": token}).encode())
+        )
+        assert isinstance(answer, Reply) and answer.status == 201, answer
+        body = json.loads(answer.body)
         status = body["status"]
         if status != "declined":  # fail closed: only ever with consent and no pause
             assert model.consent and not (model.paused_until and model.paused_until > now)
             assert offense != "protest"
-        unlock = hub.ledger.get(body["unlock_id"])
+        unlock = hub.state.ledger.get(body["unlock_id"])
         assert unlock is not None
         model.unlocks.append(
             ModelUnlock(
@@ -163,7 +169,7 @@ async def _apply(hub: Hub, model: Model, clock: Clock, op: tuple[Any, ...]) -> N
             {"entity_id": e, "label": e.split(".")[1], "share": s}
             for e, s in zip(ENTITIES, shares, strict=True)
         ]
-        hub.put_policy(
+        await hub.owner.put_policy(
             policy_doc(
                 consent=consent,
                 paused_until=None if paused_until is None else rfc3339(paused_until),
@@ -199,10 +205,10 @@ async def _apply(hub: Hub, model: Model, clock: Clock, op: tuple[Any, ...]) -> N
     elif kind == "advance":
         clock.advance(op[1])
     elif kind == "tick":
-        hub.ledger.reconcile(hub.policy, now)
+        await run_due(hub.state)
 
 
-async def _owner(hub: Hub, model: Model, unlock: ModelUnlock, kind: str, now: float) -> None:
+async def _owner(hub: AddOn, model: Model, unlock: ModelUnlock, kind: str, now: float) -> None:
     pending = (
         unlock.status_at_creation == "pending"
         and not unlock.approved
@@ -213,22 +219,23 @@ async def _owner(hub: Hub, model: Model, unlock: ModelUnlock, kind: str, now: fl
     )
     try:
         if kind == "approve":
-            hub.approve(unlock.unlock_id)
+            await hub.owner.approve(unlock.unlock_id)
             assert pending  # approval only succeeds for a live pending request
             unlock.approved = True
         elif kind == "decline":
-            hub.decline(unlock.unlock_id)
+            await hub.owner.decline(unlock.unlock_id)
             assert pending
             unlock.finished = True
         elif kind == "revoke":
-            hub.revoke(unlock.unlock_id)
+            await hub.owner.revoke(unlock.unlock_id)
             unlock.finished = True
         else:
             if unlock.token is None:
                 return
-            hub.close_by_city(hub.authenticate(unlock.unlock_id, unlock.token))
+            answer = await _city(hub, "DELETE", f"/api/v1/unlocks/{unlock.unlock_id}", unlock)
+            assert isinstance(answer, Reply) and answer.status == 204
             unlock.finished = True
-    except ApiError as err:
+    except DomainError as err:
         refused = err
     else:
         return
@@ -237,24 +244,32 @@ async def _owner(hub: Hub, model: Model, unlock: ModelUnlock, kind: str, now: fl
         assert not pending
 
 
-async def _access(hub: Hub, unlock: ModelUnlock, camera_id: str, capability: str) -> bool:
+async def _city(hub: AddOn, method: str, path: str, unlock: ModelUnlock) -> Any:
+    return await hub.router.handle(
+        CityRequest(method, path, authorization=f"Bearer {unlock.token}", client="test")
+    )
+
+
+async def _access(hub: AddOn, unlock: ModelUnlock, camera_id: str, capability: str) -> bool:
+    """Served or not, through the city router both carriages use."""
     if unlock.token is None:
         return False
-    try:
-        found = hub.authenticate(unlock.unlock_id, unlock.token)
-        if capability == "snapshot":
-            image = await hub.snapshot(found, camera_id)
-            assert image.startswith(b"\xff\xd8")
-        else:
-            session = hub.open_stream(found, camera_id)
-            try:
-                allowed = session.allowed()  # the per-frame gate of every stream
-            finally:
-                await hub.close_stream(session, "test")
-            return allowed
-    except (AccessDenied, ApiError):
+    base = f"/api/v1/unlocks/{unlock.unlock_id}/cameras/{camera_id}"
+    answer = await _city(hub, "GET", f"{base}/{capability}", unlock)
+    if isinstance(answer, Reply):
+        if answer.status == 200:
+            assert capability == "snapshot" and answer.body.startswith(b"\xff\xd8")
+            return True
+        assert answer.status in (401, 403, 404, 410), answer
         return False
-    return True
+    sent: list[bytes] = []
+
+    async def send(frame: bytes) -> None:
+        sent.append(frame)
+        answer.stop(StreamEnd.CANCELLED)
+
+    assert await answer.run(send) is StreamEnd.CANCELLED
+    return bool(sent)
 
 
 async def _run(operations: list[tuple[Any, ...]]) -> None:
@@ -264,8 +279,8 @@ async def _run(operations: list[tuple[Any, ...]]) -> None:
         cameras = FakeCameras()
         options = parse_options(options_dict(CITY))
 
-        async def create() -> Hub:
-            return await Hub.create(
+        async def create() -> AddOn:
+            return await AddOn.create(
                 options, data_dir, clock=clock, image_processor=FakeProcessor(), fetch_still=cameras
             )  # type: ignore[arg-type]
 
@@ -278,7 +293,7 @@ async def _run(operations: list[tuple[Any, ...]]) -> None:
                     hub = await create()
                     continue
                 await _apply(hub, model, clock, op)
-            assert hub.audit.verify().ok
+            assert (await hub.owner.verify()).ok
         finally:
             await hub.stop()
 

@@ -13,6 +13,7 @@ import pytest
 
 from rtcc_hub import streaming
 from rtcc_hub.options import parse_options
+from rtcc_hub.storage import open_stream_rows
 from tests.hub.unit.conftest import CONTROL_TOKEN, Env, options_dict
 from tests.hub.unit.helpers import policy_doc
 from tests.hub.unit.test_streaming import front_door, open_stream, read_frames
@@ -35,12 +36,12 @@ async def real_hub(
     tmp_path: Path, city: CityHub, standin_ha: StandinHA
 ) -> AsyncIterator[tuple[Any, StandinHA]]:
     """The add-on in-process, reading stills from the stand-in Home Assistant (real imaging)."""
-    from rtcc_hub.app import Hub
+    from rtcc_hub.app import AddOn as Hub
 
     options = parse_options(options_dict(city, ha_url=standin_ha.url, ha_token=standin_ha.token))
     hub = await Hub.create(options, tmp_path)
     await hub.start()
-    hub.stream_stall_s = STALL_S
+    hub.access.stall_s = STALL_S
     try:
         yield hub, standin_ha
     finally:
@@ -84,16 +85,16 @@ async def test_stream_ends_when_home_assistant_stops_giving_images(
             # Within the bound (from the last frame sent) plus the re-check slice and margin.
             assert time.monotonic() - switched <= STALL_S + 2.0
     await asyncio.sleep(0.3)
-    [closed] = _closed(hub.audit.entries())
+    [closed] = _closed(await hub.owner.history(0, 10**9))
     assert closed["detail"]["reason"] == "camera_unavailable"
     assert closed["detail"]["frames"] >= len(frames) > 0
-    assert hub.storage.open_streams() == []
-    assert hub.audit.verify().ok
+    assert await hub.state.store.read(open_stream_rows) == []
+    assert (await hub.owner.verify()).ok
     ha.set_mode("camera.front_door", "ok")
 
 
 async def test_stream_ends_when_fake_camera_fails_mid_stream(env: Env) -> None:
-    env.hub.stream_stall_s = STALL_S
+    env.hub.access.stall_s = STALL_S
     body, path = await open_stream(env)
     headers = {"Authorization": f"Bearer {body['access_token']}"}
     async with env.session.get(env.city_url + path, headers=headers) as response:
@@ -105,28 +106,28 @@ async def test_stream_ends_when_fake_camera_fails_mid_stream(env: Env) -> None:
         _, ended = await read_frames(response, STALL_S + 4.0)
         assert ended and time.monotonic() - switched <= STALL_S + 2.0
     await asyncio.sleep(0.3)
-    [closed] = _closed(env.hub.audit.entries())
+    [closed] = _closed(await env.entries())
     assert closed["detail"]["reason"] == "camera_unavailable"
 
 
 async def test_slow_healthy_camera_is_not_cut_off(env: Env) -> None:
     # max_fps 1 with a 0.5 s bound: the limit is two frame intervals (2 s), not 0.5 s.
-    env.hub.stream_stall_s = 0.5
+    env.hub.access.stall_s = 0.5
     body, path = await open_stream(env, cameras=front_door(max_fps=1))
     headers = {"Authorization": f"Bearer {body['access_token']}"}
     async with env.session.get(env.city_url + path, headers=headers) as response:
         frames, ended = await read_frames(response, 3.2)
         assert not ended and len(frames) >= 3
     for _ in range(30):  # the add-on notices the client leaving at its next write (1 fps)
-        if _closed(env.hub.audit.entries()):
+        if _closed(await env.entries()):
             break
         await asyncio.sleep(0.1)
-    [closed] = _closed(env.hub.audit.entries())
+    [closed] = _closed(await env.entries())
     assert closed["detail"]["reason"] != "camera_unavailable"
 
 
 async def test_camera_back_within_the_bound_keeps_the_stream(env: Env) -> None:
-    env.hub.stream_stall_s = 2.0
+    env.hub.access.stall_s = 2.0
     body, path = await open_stream(env)
     headers = {"Authorization": f"Bearer {body['access_token']}"}
     async with env.session.get(env.city_url + path, headers=headers) as response:

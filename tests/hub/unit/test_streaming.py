@@ -8,7 +8,9 @@ from typing import Any
 
 import aiohttp
 
+from rtcc_hub.carriage import StreamEnd
 from rtcc_hub.imaging import OutputSpec
+from rtcc_hub.stream_session import StreamSession
 from rtcc_hub.streaming import Frame, StreamHub, Unavailable, Viewer, next_frame
 from tests.hub.unit.conftest import Env
 from tests.hub.unit.fakes import FakeCameras, FakeProcessor
@@ -127,11 +129,11 @@ async def test_stream_serves_parts_and_audits(env: Env) -> None:
         assert state["unlocks"][0]["viewers"] == 1
         assert state["counters"]["open_streams"] == 1
     await asyncio.sleep(0.6)
-    closed = [e for e in env.hub.audit.entries() if e["event"] == "stream_closed"]
+    closed = [e for e in (await env.entries()) if e["event"] == "stream_closed"]
     assert closed and closed[0]["detail"]["frames"] >= 2 and closed[0]["detail"]["bytes"] > 0
-    opened = [e for e in env.hub.audit.entries() if e["event"] == "stream_opened"]
+    opened = [e for e in (await env.entries()) if e["event"] == "stream_opened"]
     assert opened[0]["detail"]["viewer"] == closed[0]["detail"]["viewer"]
-    assert env.hub.state()["counters"]["streams_opened"] == 1
+    assert (await env.hub.owner.state_view())["counters"]["streams_opened"] == 1
 
 
 async def ends_within(env: Env, action: Any, *, seconds: float = 2.0) -> None:
@@ -153,9 +155,9 @@ async def test_stream_ends_on_revoke(env: Env) -> None:
 
     await ends_within(env, revoke)
     reasons = [
-        e["detail"]["reason"] for e in env.hub.audit.entries() if e["event"] == "stream_closed"
+        e["detail"]["reason"] for e in (await env.entries()) if e["event"] == "stream_closed"
     ]
-    assert reasons == ["unlock_ended"]
+    assert reasons == ["ended"]
 
 
 async def test_stream_ends_on_expiry(env: Env) -> None:
@@ -190,7 +192,7 @@ async def test_stream_ends_when_camera_unshared(env: Env) -> None:
 
     await ends_within(env, unshare)
     reasons = [
-        e["detail"]["reason"] for e in env.hub.audit.entries() if e["event"] == "stream_closed"
+        e["detail"]["reason"] for e in (await env.entries()) if e["event"] == "stream_closed"
     ]
     assert reasons == ["camera_removed"]
 
@@ -222,7 +224,7 @@ async def test_one_upstream_poll_for_many_viewers_across_unlocks(env: Env) -> No
             )
         )
     assert [s.status for s in streams] == [200, 200, 200]
-    assert len(env.hub.streams.pollers) == 1
+    assert len(env.hub.access.streams.pollers) == 1
     before = env.cameras.fetches["camera.front_door"]
     await asyncio.gather(*(read_parts(s, 1.0) for s in streams))
     polls = env.cameras.fetches["camera.front_door"] - before
@@ -240,11 +242,11 @@ async def test_stop_closes_open_streams(env: Env) -> None:
     await env.hub.stop()
     assert time.monotonic() - started < 3
     response.close()
-    from rtcc_hub.storage import Storage
+    from rtcc_hub.storage import Store, audit_rows
 
-    storage = Storage.open(env.data_dir)
-    events = [row for _, row in storage.audit_rows() if '"stream_closed"' in row]
-    storage.close()
+    store = await Store.open(env.data_dir)
+    events = [row for _, row in await store.read(audit_rows) if '"stream_closed"' in row]
+    await store.close()
     assert events
     await env.restart()  # the fixture stops the hub again at teardown
 
@@ -320,7 +322,7 @@ async def test_frames_after_a_mask_change_are_masked(env: Env) -> None:
         await read_frames(response, 0.3)
         await env.put_policy(cameras=front_door(max_fps=0.5, masks=FULL_MASK))
         changed = time.monotonic()
-        new_spec = repr(env.hub.output_spec("camera.front_door")).encode()
+        new_spec = repr(env.hub.access.spec("camera.front_door")).encode()
         assert b"(1.0, 1.0)" in new_spec
         frames, _ = await read_frames(response, 3.0)
         later = [data for at, data in frames if at > changed]
@@ -330,15 +332,25 @@ async def test_frames_after_a_mask_change_are_masked(env: Env) -> None:
 
 async def test_first_frame_made_before_a_mask_change_is_not_sent(env: Env) -> None:
     body, _ = await open_stream(env)
-    unlock = env.hub.ledger.get(body["unlock_id"])
-    session = env.hub.open_stream(unlock, body["cameras"][0]["id"])
+    unlock = env.hub.state.ledger.get(body["unlock_id"])
+    access = env.hub.access
+    viewer = access.streams.open("camera.front_door", lambda: access.spec("camera.front_door"))
+    session = StreamSession(
+        access, unlock.unlock_id, unlock.hub, unlock.cameras[0], viewer, stall_s=15
+    )
     outdated = OutputSpec(masks=(), max_width=None)
-    assert outdated != env.hub.output_spec("camera.front_door")
-    session.viewer.offer(Frame(outdated, b"unmasked"))  # queued before the poller's first
-    first = await session.first_frame()
-    assert first is not None and first.data != b"unmasked"
-    assert first.spec == env.hub.output_spec("camera.front_door")
-    await env.hub.close_stream(session, "client_gone")
+    assert outdated != access.spec("camera.front_door")
+    viewer.offer(Frame(outdated, b"unmasked"))  # queued before the poller's first
+    assert await session.first_frame() is None
+    sent: list[bytes] = []
+
+    async def send(frame: bytes) -> None:
+        sent.append(frame)
+        session.stop(StreamEnd.CANCELLED)
+
+    assert await session.run(send) is StreamEnd.CANCELLED
+    assert sent and sent[0] != b"unmasked"
+    assert viewer.dropped == 1
 
 
 async def test_viewer_joining_a_slow_camera_gets_a_frame_at_once(env: Env) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import aiohttp
 
-from rtcc_hub.app import Hub
+from rtcc_hub.app import AddOn as Hub
 from rtcc_hub.options import parse_options
 from tests.hub.unit.conftest import options_dict
 from tests.hub.unit.fakes import FakeProcessor
