@@ -9,10 +9,13 @@ access (PROTOCOL.md section 3). Three layers make sure of it:
    the control API, the clients to Home Assistant, Frigate and the relays, and storage; each
    city connection is counted twice (its socket and a file it may be served from). So city
    traffic alone cannot run the process out of descriptors.
-3. Each listener keeps a few spare descriptors (opened on /dev/null). When `accept()` fails
-   with EMFILE anyway (a limit lowered from outside, a leak elsewhere), the listener closes a
-   spare and accepts: the control listener serves that connection (the owner can still revoke),
-   the city listener closes it at once (the backlog drains instead of waking the loop forever).
+3. The process keeps a few spare descriptors (opened on /dev/null), shared by the listeners.
+   When `accept()` fails with EMFILE anyway (a limit lowered from outside, a leak elsewhere),
+   a listener closes a spare and accepts: the control listener serves that connection (the
+   owner can still revoke), the city listener closes it at once and takes the spare back (the
+   backlog drains instead of waking the loop forever). While the spares are short, the city
+   listener admits nothing: every descriptor it gets goes back to the reserve first, so a flood
+   can never take the descriptors the owner's requests free.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import errno
 import logging
 import os
 import resource
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 _LOGGER = logging.getLogger(__name__)
@@ -38,6 +41,8 @@ DESCRIPTORS_PER_CITY_CONNECTION = 2
 # Below this the city listener would be useless; it still gets this many (and a warning) so
 # that a badly configured limit degrades service instead of stopping the add-on.
 MIN_CITY_CONNECTIONS = 8
+# Spares: two for the owner's concurrent requests at EMFILE, one for the city to shed with.
+SPARE_DESCRIPTORS = 3
 OUT_OF_DESCRIPTORS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 
 
@@ -73,11 +78,13 @@ def city_connection_cap(wanted: int, soft_limit: int, open_now: int) -> int:
 
 @dataclass(frozen=True, slots=True)
 class DescriptorBudget:
-    """The descriptor limit this process runs with, measured once at start."""
+    """The descriptor limit this process runs with, measured once at start, and the spares
+    its listeners share."""
 
     soft_limit: int
     hard_limit: int
     open_at_start: int
+    spares: SpareDescriptors = field(compare=False)
 
     @classmethod
     def for_process(cls) -> DescriptorBudget:
@@ -85,7 +92,7 @@ class DescriptorBudget:
         soft, hard = raise_soft_limit()
         if soft == resource.RLIM_INFINITY:
             soft = TARGET_SOFT_LIMIT
-        return cls(soft, hard, open_descriptor_count())
+        return cls(soft, hard, open_descriptor_count(), SpareDescriptors(SPARE_DESCRIPTORS))
 
     def city_cap(self, wanted: int) -> int:
         cap = city_connection_cap(wanted, self.soft_limit, self.open_at_start)
@@ -104,7 +111,7 @@ class DescriptorBudget:
 class SpareDescriptors:
     """A few descriptors held open so that `accept()` can still succeed at EMFILE."""
 
-    def __init__(self, count: int) -> None:
+    def __init__(self, count: int = SPARE_DESCRIPTORS) -> None:
         self._count = count
         self._held: list[int] = []
         self.replenish()
@@ -112,6 +119,10 @@ class SpareDescriptors:
     @property
     def held(self) -> int:
         return len(self._held)
+
+    @property
+    def short(self) -> bool:
+        return len(self._held) < self._count
 
     def replenish(self) -> None:
         """Reopen spares up to `count`; quietly keeps fewer while descriptors are short."""

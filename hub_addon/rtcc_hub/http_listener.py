@@ -20,7 +20,7 @@ Rules beyond the protocol's words, chosen the way a careful engineer would expec
 - IPv6 clients are counted per /64 (one host usually has a whole /64); IPv4-mapped IPv6
   addresses count as their IPv4 address.
 - A client going away is not an error. Every condition is logged once and then only counted
-  (`LogThrottle`), so a flood cannot grow the log faster than a fixed rate.
+  (`logthrottle.ConditionThrottle`), so a flood cannot grow the log faster than a fixed rate.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
 from .descriptors import OUT_OF_DESCRIPTORS, DescriptorBudget, SpareDescriptors
-from .log_throttle import LogThrottle
+from .logthrottle import ConditionThrottle
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -68,9 +68,9 @@ class ConnectionLimits:
     idle_timeout_s: float = 60.0
     per_address: int = 64
     total: int = 512
-    # Spare descriptors kept for `accept()` at EMFILE, and what is done with a connection
-    # accepted through one: served (the owner's control API) or closed at once (the city).
-    spare_descriptors: int = 1
+    # What is done with a connection accepted with a spare descriptor at EMFILE: served (the
+    # owner's control API) or closed at once (the city, which also admits nothing while the
+    # spares are short).
     serve_when_exhausted: bool = False
     # Whether `total` shrinks to what the descriptor budget leaves (the city's connections are
     # what the budget is for; the control API's few live in its reserve).
@@ -81,7 +81,7 @@ CITY_LIMITS = ConnectionLimits()  # PROTOCOL.md section 3
 # The control API has one client (the integration), a bearer token and no published port; its
 # caps only bound what a local attacker could hold, and its spares keep it answering at EMFILE.
 CONTROL_LIMITS = ConnectionLimits(
-    per_address=64, total=64, spare_descriptors=2, serve_when_exhausted=True, sized_by_budget=False
+    per_address=64, total=64, serve_when_exhausted=True, sized_by_budget=False
 )
 
 
@@ -251,13 +251,15 @@ class Listener:
         if budget is not None and limits.sized_by_budget:
             total = budget.city_cap(limits.total)
         self.slots = ConnectionSlots(min(limits.per_address, total), total)
-        self.throttle = LogThrottle(_LOGGER, name)
+        self.throttle = ConditionThrottle(_LOGGER, name)
         self._messages = _messages(limits, total)
         self._runner: _ListenerRunner | None = None
         self._server: _ListenerServer | None = None
         self._sockets: list[socket.socket] = []
         self._paused: dict[int, asyncio.TimerHandle] = {}
-        self._spares: SpareDescriptors | None = None
+        # Shared with the other listener through the budget; a listener without one (tests)
+        # keeps its own.
+        self._spares = budget.spares if budget is not None else SpareDescriptors()
         self._connections: set[_Connection] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -281,7 +283,6 @@ class Listener:
         except BaseException:
             await runner.cleanup()
             raise
-        self._spares = SpareDescriptors(self.limits.spare_descriptors)
         for sock in self._sockets:
             self._loop.add_reader(sock.fileno(), self._accept_ready, sock)
 
@@ -315,13 +316,13 @@ class Listener:
             task.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._spares is not None:
-            self._spares.close()
+        self._spares.close()  # shared: the first listener to stop ends the reserve
         self.throttle.close()
 
     # -- accepting ------------------------------------------------------------------------------
     def _accept_ready(self, sock: socket.socket) -> None:
         for _ in range(ACCEPT_BATCH):
+            from_reserve = False
             try:
                 conn, peer = sock.accept()
             except (BlockingIOError, InterruptedError):
@@ -337,17 +338,20 @@ class Listener:
                 if accepted is None:
                     return
                 conn, peer = accepted
-                if not self.limits.serve_when_exhausted:
-                    conn.close()
-                    assert self._spares is not None
-                    self._spares.replenish()
-                    continue
+                from_reserve = True
+            if not self.limits.serve_when_exhausted and (from_reserve or self._spares.short):
+                # The city sheds what a spare let it accept, and while the spares are short
+                # every descriptor it gets goes back to them: the owner's reserve comes first.
+                conn.close()
+                self._spares.replenish()
+                if not from_reserve:
+                    self.note(Condition.OUT_OF_DESCRIPTORS)
+                continue
             self._admit(conn, peer)
 
     def _accept_from_reserve(self, sock: socket.socket) -> tuple[socket.socket, Any] | None:
         """At EMFILE: free a spare descriptor and accept with it; None when that fails."""
         self.note(Condition.OUT_OF_DESCRIPTORS)
-        assert self._spares is not None
         if not self._spares.release_one():
             self._pause(sock)
             return None
@@ -373,8 +377,7 @@ class Listener:
         self._paused.pop(sock.fileno(), None)
         if self._loop is None or sock not in self._sockets:
             return
-        if self._spares is not None:
-            self._spares.replenish()
+        self._spares.replenish()
         self._loop.add_reader(sock.fileno(), self._accept_ready, sock)
 
     def _admit(self, conn: socket.socket, peer: Any) -> None:
@@ -410,8 +413,9 @@ class Listener:
         if connection in self._connections:
             self._connections.discard(connection)
             self.slots.release(connection.key)
-            if self._spares is not None and self._spares.held < self.limits.spare_descriptors:
-                self._spares.replenish()
+            if self._spares.short and self._loop is not None:
+                # asyncio closes the socket right after connection_lost: refill after that.
+                self._loop.call_soon(self._spares.replenish)
 
     def note(self, condition: Condition, exc_info: BaseException | None = None) -> None:
         message = self._messages[condition]

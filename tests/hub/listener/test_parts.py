@@ -24,7 +24,7 @@ from rtcc_hub.descriptors import (
     open_descriptor_count,
 )
 from rtcc_hub.http_listener import ConnectionSlots, Refusal, bind_sockets, client_address_key
-from rtcc_hub.log_throttle import LogThrottle
+from rtcc_hub.logthrottle import ConditionThrottle
 from tests.support.hub_process import child_env
 
 
@@ -65,7 +65,7 @@ async def test_throttle_logs_once_then_counts_then_summarises(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, logger="t")
-    throttle = LogThrottle(logging.getLogger("t"), "test API", interval_s=0.3)
+    throttle = ConditionThrottle(logging.getLogger("t"), "test API", interval_s=0.3)
     for _ in range(1000):
         throttle.log(_Cond.ONE, logging.WARNING, "refused")
     throttle.log(_Cond.TWO, logging.INFO, "timed out")
@@ -88,7 +88,7 @@ async def test_throttle_logs_once_then_counts_then_summarises(
 
 async def test_throttle_skips_levels_that_are_off(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING, logger="t2")
-    throttle = LogThrottle(logging.getLogger("t2"), "x")
+    throttle = ConditionThrottle(logging.getLogger("t2"), "x")
     throttle.log(_Cond.ONE, logging.DEBUG, "quiet")
     throttle.close()
     assert caplog.records == []
@@ -103,9 +103,9 @@ def test_city_cap_is_sized_below_the_descriptor_limit() -> None:
 
 def test_budget_warns_when_the_limit_is_too_low(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING)
-    assert DescriptorBudget(8192, 8192, 30).city_cap(512) == 512
+    assert DescriptorBudget(8192, 8192, 30, SpareDescriptors(0)).city_cap(512) == 512
     assert caplog.records == []
-    assert DescriptorBudget(200, 200, 30).city_cap(512) == MIN_CITY_CONNECTIONS
+    assert DescriptorBudget(200, 200, 30, SpareDescriptors(0)).city_cap(512) == MIN_CITY_CONNECTIONS
     assert "accepts at most 8 at once" in caplog.records[0].getMessage()
 
 
