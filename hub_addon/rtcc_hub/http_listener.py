@@ -400,9 +400,13 @@ class Listener:
         assert self._loop is not None
         try:
             await self._loop.connect_accepted_socket(lambda: connection, conn)
-        except (OSError, asyncio.CancelledError):
+        except OSError:  # reset before asyncio could take it
             conn.close()
             connection.connection_lost(None)
+        except asyncio.CancelledError:
+            conn.close()
+            connection.connection_lost(None)
+            raise
 
     # -- for connections ------------------------------------------------------------------------
     def new_handler(self) -> _GuardedRequestHandler:
