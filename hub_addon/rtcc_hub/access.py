@@ -14,6 +14,7 @@ import hashlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from .carriage import StreamEnd
@@ -50,11 +51,14 @@ type Process = Callable[[bytes, OutputSpec], Awaitable[bytes]]
 
 @dataclass(frozen=True, slots=True)
 class Served:
-    """A body that leaves, with the headers that prove what it is (section 7)."""
+    """A body that leaves, with the headers that prove what it is (section 7); a large one
+    (a clip) as a file the transport reads as it sends."""
 
     body: bytes
     content_type: str
     headers: dict[str, str]
+    file: Path | None = None
+    length: int = 0
 
 
 class CityAccess:

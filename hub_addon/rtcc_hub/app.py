@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
+from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from . import __version__
@@ -27,11 +28,12 @@ from .access import CityAccess
 from .audit import AuditLog, Head
 from .city_api import build_city_app
 from .city_routes import CityRouter
+from .clips import ClipService
 from .control_api import build_control_app
 from .descriptors import DescriptorBudget
 from .errors import DomainError
 from .ha_client import CameraUnavailable, HomeAssistantClient
-from .http_listener import CITY_LIMITS, CONTROL_LIMITS, Listener
+from .http_listener import CITY_LIMITS, CONTROL_LIMITS, ConnectionLimits, Listener
 from .identity import load_control_token, load_home_key, public_pem
 from .imaging import ImageProcessor
 from .intake import UnlockIntake
@@ -41,7 +43,10 @@ from .options import SUPERVISOR_CORE_URL, Options
 from .owner import OwnerControl
 from .policy import Policy, load_stored_policy
 from .receipts import ReceiptSigner
+from .recorders import Recorders
 from .refusals import RefusalAudit
+from .relay import Relays
+from .relay_audit import RelayAudit
 from .scheduler import Scheduler
 from .state import HomeState
 from .status import AuditEvent, EndReason, UnlockStatus
@@ -114,6 +119,7 @@ class AddOn:
         options: Options,
         state: HomeState,
         *,
+        data_dir: Path,
         control_token: str,
         home_key: Ed25519PrivateKey,
         processor: ImageProcessor,
@@ -129,18 +135,22 @@ class AddOn:
         self._session: aiohttp.ClientSession | None = None
         self._ha: HomeAssistantClient | None = None
         self.stills = StillSource(self._fetch_upstream)
+        signer = ReceiptSigner(home_key, state.home_id)
         self.access = CityAccess(
-            state,
-            self.stills,
-            processor.process_async,
-            ReceiptSigner(home_key, state.home_id),
-            public_pem(home_key),
+            state, self.stills, processor.process_async, signer, public_pem(home_key)
         )
         self.refusals = RefusalAudit(state)
         self.intake = UnlockIntake(state, options.hubs, self.refusals)
-        self.router = CityRouter(self.intake, self.access)
-        self.owner = OwnerControl(state, self.access)
-        self.scheduler = Scheduler(state, self.access, self.refusals)
+        self.clips = ClipService(state, self.access, signer, data_dir)
+        self.router = CityRouter(self.intake, self.access, self.clips)
+        self.relays = Relays(
+            options.relays,
+            home_id=state.home_id,
+            handler=self.router.handle,
+            observer=RelayAudit(state, self.refusals),
+        )
+        self.owner = OwnerControl(state, self.access, self.relays.status)
+        self.scheduler = Scheduler(state, self.access, self.refusals, self.clips)
         self.stopping = asyncio.Event()
         self.city_port = 0
         self.control_port = 0
@@ -183,6 +193,7 @@ class AddOn:
         addon = cls(
             options,
             state,
+            data_dir=path,
             control_token=token,
             home_key=home_key,
             processor=processor,
@@ -192,6 +203,7 @@ class AddOn:
         try:
             await addon.access.close_interrupted()
             await addon._settle_at_start()
+            await addon.clips.load()
         except BaseException:
             await state.store.close()
             raise
@@ -221,13 +233,15 @@ class AddOn:
             raise CameraUnavailable("Home Assistant client not started")
         return await self._ha.fetch_still(entity_id)
 
-    def _ha_client(self, session: aiohttp.ClientSession) -> HomeAssistantClient | None:
+    def _ha_base(self) -> tuple[str, str]:
+        """Home Assistant's URL and the add-on's token for it ("" when there is none)."""
         if self.options.supervisor:
-            token = self.runtime.supervisor_token or ""
-            return HomeAssistantClient(session, SUPERVISOR_CORE_URL, token)
-        if self.options.ha_url:
-            return HomeAssistantClient(session, self.options.ha_url, self.options.ha_token or "")
-        return None
+            return SUPERVISOR_CORE_URL, self.runtime.supervisor_token or ""
+        return self.options.ha_url or "", self.options.ha_token or ""
+
+    def _ha_client(self, session: aiohttp.ClientSession) -> HomeAssistantClient | None:
+        url, token = self._ha_base()
+        return HomeAssistantClient(session, url, token) if url else None
 
     # lifecycle ------------------------------------------------------------------------------
 
@@ -243,31 +257,55 @@ class AddOn:
         """Bind both listeners (ports 0 pick free ones) and start the scheduler."""
         self._session = aiohttp.ClientSession()
         self._ha = self._ha_client(self._session)
-        city_app = build_city_app(self.router)
+        session = self._session
+        ha_url, ha_token = self._ha_base()
+        recorders = Recorders.standard(
+            session, frigate_url=self.options.frigate_url, ha_url=ha_url, ha_token=ha_token
+        )
+        self.clips.use_recorders(lambda: recorders)
+        options = self.options
         control_app = build_control_app(self.owner, self.control_token, self.stopping)
         # The listeners protect themselves (PROTOCOL.md section 3): see http_listener.
         budget = DescriptorBudget.for_process()
-        for app, name, host, port, limits, ssl_context in (
-            (city_app, "city API", self.options.bind, self.options.city_port,
-             CITY_LIMITS, self._ssl_context()),
-            (control_app, "control API", self.options.control_bind,
-             self.options.control_port, CONTROL_LIMITS, None),
-        ):  # fmt: skip
-            listener = Listener(
-                app, name=name, host=host, port=port, limits=limits, budget=budget,
-                ssl_context=ssl_context,
+        self.control_port = await self._serve(
+            control_app, name="control API", host=options.control_bind,
+            port=options.control_port, limits=CONTROL_LIMITS, budget=budget, ssl_context=None,
+        )  # fmt: skip
+        if options.city_http:
+            city_app = build_city_app(self.router)
+            self.city_port = await self._serve(
+                city_app, name="city API", host=options.bind, port=options.city_port,
+                limits=CITY_LIMITS, budget=budget, ssl_context=self._ssl_context(),
             )  # fmt: skip
-            await listener.start()
-            self._listeners.append(listener)
-        self.city_port = self._listeners[0].port
-        self.control_port = self._listeners[1].port
         self.scheduler.start()
+        await self.relays.start()
+
+    async def _serve(
+        self,
+        app: web.Application,
+        *,
+        name: str,
+        host: str,
+        port: int,
+        limits: ConnectionLimits,
+        budget: DescriptorBudget,
+        ssl_context: ssl.SSLContext | None,
+    ) -> int:
+        listener = Listener(
+            app, name=name, host=host, port=port, limits=limits, budget=budget,
+            ssl_context=ssl_context,
+        )  # fmt: skip
+        self._listeners.append(listener)
+        await listener.start()
+        return listener.port
 
     def listening_line(self) -> str:
         """The readiness line (printed by __main__; the tests and the demo wait for it)."""
+        city = f"{self.options.bind}:{self.city_port}" if self.options.city_http else "off"
+        relays = f" relays={len(self.relays.relays)}" if self.relays.relays else ""
         return (
-            f"rtcc_hub listening city={self.options.bind}:{self.city_port} "
-            f"control={self.options.control_bind}:{self.control_port}"
+            f"rtcc_hub listening city={city} "
+            f"control={self.options.control_bind}:{self.control_port}{relays}"
         )
 
     async def stop(self) -> None:
@@ -276,6 +314,8 @@ class AddOn:
             return
         self._stopped = True
         self.stopping.set()
+        await self.relays.stop()
+        await self.clips.stop()
         await self.access.stop()
         for listener in reversed(self._listeners):
             await listener.stop()

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import Protocol
 
 
@@ -62,6 +63,12 @@ class Reply:
     body: bytes = b""
     content_type: str = "application/json"
     headers: Mapping[str, str] = field(default_factory=dict)
+    # A large body (a clip) stays in its file: the transport reads it as it sends, in chunks
+    # (`body` is then empty and `length` its size). `still_served`, when given, is asked
+    # between chunks; False (the unlock ended meanwhile) cuts the transfer off.
+    file: Path | None = None
+    length: int = 0
+    still_served: Callable[[], bool] | None = None
 
 
 class StreamEnd(StrEnum):

@@ -7,6 +7,7 @@ the services; this module only knows HTTP: the body size limit, `no-store`, prot
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 
@@ -71,6 +72,27 @@ async def _stream(request: web.Request, stream: FrameStream) -> web.StreamRespon
     return response
 
 
+FILE_CHUNK_BYTES = 256 * 1024
+
+
+async def _file(request: web.Request, reply: Reply) -> web.StreamResponse:
+    """A large body read from its file as it is sent; cut off when it stops being served."""
+    assert reply.file is not None
+    response = web.StreamResponse(status=reply.status, headers=reply.headers)
+    response.content_type = reply.content_type
+    response.content_length = reply.length
+    await response.prepare(request)
+    with await asyncio.to_thread(reply.file.open, "rb") as handle:
+        while chunk := await asyncio.to_thread(handle.read, FILE_CHUNK_BYTES):
+            if reply.still_served is not None and not reply.still_served():
+                if request.transport is not None:
+                    request.transport.close()  # short of its Content-Length: a cut transfer
+                return response
+            await response.write(chunk)
+    await response.write_eof()
+    return response
+
+
 async def handle(request: web.Request) -> web.StreamResponse:
     router = request.app[ROUTER_KEY]
     answer = await router.handle(
@@ -83,7 +105,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
         )
     )
     if isinstance(answer, Reply):
-        return _response(answer)
+        return await _file(request, answer) if answer.file is not None else _response(answer)
     return await _stream(request, answer)
 
 

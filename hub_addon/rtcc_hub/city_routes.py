@@ -16,6 +16,7 @@ from typing import Any
 
 from .access import CityAccess
 from .carriage import Answer, CityRequest, Method, Reply
+from .clips import ClipService
 from .errors import DomainError, ErrorCode
 from .intake import UnlockIntake
 
@@ -62,9 +63,10 @@ class Route:
 
 
 class CityRouter:
-    def __init__(self, intake: UnlockIntake, access: CityAccess) -> None:
+    def __init__(self, intake: UnlockIntake, access: CityAccess, clips: ClipService) -> None:
         self._intake = intake
         self._access = access
+        self._clips = clips
         self._openapi = resources.files("rtcc_hub").joinpath("openapi.json").read_bytes()
         self.routes: tuple[Route, ...] = tuple(
             Route(method, tuple(path.strip("/").split("/")), handler)
@@ -83,6 +85,17 @@ class CityRouter:
                     Method.GET,
                     "/api/v1/unlocks/{unlock_id}/cameras/{camera_id}/stream",
                     self._stream,
+                ),
+                (
+                    Method.POST,
+                    "/api/v1/unlocks/{unlock_id}/cameras/{camera_id}/clips",
+                    self._request_clip,
+                ),
+                (Method.GET, "/api/v1/unlocks/{unlock_id}/clips/{clip_id}", self._clip_status),
+                (
+                    Method.GET,
+                    "/api/v1/unlocks/{unlock_id}/clips/{clip_id}/video",
+                    self._clip_video,
                 ),
             )
         )
@@ -139,3 +152,25 @@ class CityRouter:
     async def _stream(self, request: CityRequest, params: Params) -> Answer:
         unlock = self._access.authenticate(params["unlock_id"], request.bearer)
         return await self._access.open_stream(unlock, params["camera_id"])
+
+    async def _request_clip(self, request: CityRequest, params: Params) -> Answer:
+        unlock = self._access.authenticate(params["unlock_id"], request.bearer)
+        return json_reply(202, await self._clips.request(unlock, params["camera_id"], request.body))
+
+    async def _clip_status(self, request: CityRequest, params: Params) -> Answer:
+        unlock = self._access.authenticate(params["unlock_id"], request.bearer)
+        return json_reply(200, await self._clips.status(unlock, params["clip_id"]))
+
+    async def _clip_video(self, request: CityRequest, params: Params) -> Answer:
+        unlock = self._access.authenticate(params["unlock_id"], request.bearer)
+        clip_id = params["clip_id"]
+        served = await self._clips.video(unlock, clip_id)
+        return Reply(
+            200,
+            served.body,
+            served.content_type,
+            served.headers,
+            file=served.file,
+            length=served.length,
+            still_served=lambda: self._clips.still_served(unlock.unlock_id, clip_id),
+        )

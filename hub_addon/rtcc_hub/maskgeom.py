@@ -14,6 +14,7 @@ block.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from typing import Final
 
 import numpy as np
@@ -27,6 +28,9 @@ type Polygon = tuple[Point, ...]  # normalised (x, y), origin top left
 _COORD_LIMIT: Final = 1000.0
 # Geometry tolerance in block units: boundary cases round towards covering.
 _EPS: Final = 1e-6
+_GRID_CACHE: Final = 64
+
+type Rect = tuple[int, int, int, int]  # row start, row stop, column start, column stop
 
 
 class MaskError(ValueError):
@@ -117,3 +121,25 @@ def row_runs(grid: npt.NDArray[np.bool_]) -> list[tuple[int, int, int]]:
             (int(row), int(a), int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True)
         )
     return runs
+
+
+@lru_cache(maxsize=_GRID_CACHE)
+def cached_block_mask(
+    masks: tuple[Polygon, ...], width: int, height: int, block_w: int, block_h: int
+) -> npt.NDArray[np.bool_]:
+    """`block_mask`, remembered (read-only): a camera's masks and frame size rarely change."""
+    grid = block_mask(masks, width, height, block_w, block_h)
+    grid.flags.writeable = False
+    return grid
+
+
+def block_rects(grid: npt.NDArray[np.bool_], block_w: int, block_h: int) -> tuple[Rect, ...]:
+    """Pixel rectangles covering the marked blocks, one per horizontal run.
+
+    The far edges may lie beyond the frame (partial blocks at the right and bottom): numpy
+    slicing clips them.
+    """
+    return tuple(
+        (row * block_h, (row + 1) * block_h, first * block_w, end * block_w)
+        for row, first, end in row_runs(grid)
+    )

@@ -57,7 +57,7 @@ class RefusalLimiter:
         self._clock = clock
         self._addresses: dict[str, _Bucket] = {}
         self._global = _Bucket(float(global_burst), clock())
-        self._pending: dict[int, int] = {}
+        self._pending: dict[str, int] = {}
         self._pending_since: float | None = None
 
     def allow(self, address: str | None) -> bool:
@@ -77,12 +77,14 @@ class RefusalLimiter:
         self._global.tokens -= 1
         return True
 
-    def suppressed(self, status: int) -> None:
-        self._pending[status] = self._pending.get(status, 0) + 1
+    def suppressed(self, kind: str) -> None:
+        """Count a refusal not audited on its own; `kind` is its status ("401") or what it was
+        (a relay's "dropped" request)."""
+        self._pending[kind] = self._pending.get(kind, 0) + 1
         if self._pending_since is None:
             self._pending_since = self._clock()
 
-    def due(self, *, force: bool = False) -> dict[int, int] | None:
+    def due(self, *, force: bool = False) -> dict[str, int] | None:
         """Counts per status to write as one entry now (once per interval, or whatever is
         pending if `force`), else None."""
         if not self._pending:
@@ -94,10 +96,10 @@ class RefusalLimiter:
         pending, self._pending, self._pending_since = dict(sorted(self._pending.items())), {}, None
         return pending
 
-    def restore(self, counts: dict[int, int]) -> None:
+    def restore(self, counts: dict[str, int]) -> None:
         """Count again what `due` handed out but could not be written (the disk was full)."""
-        for status, count in counts.items():
-            self._pending[status] = self._pending.get(status, 0) + count
+        for kind, count in counts.items():
+            self._pending[kind] = self._pending.get(kind, 0) + count
         if self._pending_since is None:
             self._pending_since = self._clock()
 

@@ -32,7 +32,12 @@ class ReceiptKind(StrEnum):
 
 def repr_digest(body: bytes) -> str:
     """RFC 9530 `Repr-Digest` of a whole body."""
-    return "sha-256=:" + base64.b64encode(hashlib.sha256(body).digest()).decode() + ":"
+    return repr_digest_of(hashlib.sha256(body).hexdigest())
+
+
+def repr_digest_of(sha256_hex: str) -> str:
+    """`Repr-Digest` from a SHA-256 already known (a clip's, computed when it was made)."""
+    return "sha-256=:" + base64.b64encode(bytes.fromhex(sha256_hex)).decode() + ":"
 
 
 @dataclass(frozen=True, slots=True)

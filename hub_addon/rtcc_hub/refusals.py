@@ -12,6 +12,8 @@ from .status import AuditEvent, RefusalReason
 
 _LOGGER = logging.getLogger(__name__)
 
+_DROPPED = "dropped"  # relay requests dropped unanswered, counted in the same aggregate
+
 
 class RefusalAudit:
     """`unlock_refused` entries: one each for refusals a valid signature stands behind (a
@@ -34,7 +36,19 @@ class RefusalAudit:
         if self.limiter.allow(client):
             await self._write(reason, status, hub)
         else:
-            self.limiter.suppressed(status)
+            self.limiter.suppressed(str(status))
+            await self.flush()
+
+    async def dropped(self, reason: str, client: str, hub: str, url: str) -> None:
+        """A relay request dropped unanswered (PROTOCOL.md section 6: "audited as refused"),
+        under the same flood control: the relay counts as one client."""
+        if self.limiter.allow(client):
+            async with self._state.change() as change:
+                change.audit(
+                    AuditEvent.RELAY_REQUEST_DROPPED, {"reason": reason, "url": url}, hub=hub
+                )
+        else:
+            self.limiter.suppressed(_DROPPED)
             await self.flush()
 
     async def flush(self, *, force: bool = False) -> None:
@@ -42,11 +56,13 @@ class RefusalAudit:
         counts = self.limiter.due(force=force)
         if counts is None:
             return
-        detail = {
+        detail: dict[str, object] = {
             "reason": RefusalReason.RATE_LIMITED.value,
             "count": sum(counts.values()),
-            "statuses": {str(status): count for status, count in counts.items()},
+            "statuses": {kind: n for kind, n in counts.items() if kind != _DROPPED},
         }
+        if _DROPPED in counts:
+            detail["dropped"] = counts[_DROPPED]
         try:
             async with self._state.change() as change:
                 change.audit(AuditEvent.UNLOCK_REFUSED, detail)

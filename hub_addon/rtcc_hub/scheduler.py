@@ -13,6 +13,7 @@ import contextlib
 import logging
 
 from .access import CityAccess
+from .clips import ClipService
 from .errors import DomainError
 from .logthrottle import LogThrottle
 from .refusals import RefusalAudit
@@ -35,12 +36,14 @@ class Scheduler:
         state: HomeState,
         access: CityAccess,
         refusals: RefusalAudit,
+        clips: ClipService,
         *,
         checkpoint_s: float = STREAM_CHECKPOINT_S,
     ) -> None:
         self._state = state
         self._access = access
         self._refusals = refusals
+        self._clips = clips
         self.checkpoint_s = checkpoint_s
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -61,6 +64,7 @@ class Scheduler:
 
     async def tick(self) -> None:
         await run_due(self._state)
+        await self._clips.sweep()
         await self._refusals.flush()
 
     async def _run(self) -> None:

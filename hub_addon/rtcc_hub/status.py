@@ -84,6 +84,7 @@ class AuditEvent(StrEnum):
     CLIP_DELETED = "clip_deleted"
     RELAY_CONNECTED = "relay_connected"
     RELAY_LOST = "relay_lost"
+    RELAY_FAILED = "relay_failed"
     RELAY_REQUEST_DROPPED = "relay_request_dropped"
     POLICY_CHANGED = "policy_changed"
 

@@ -43,6 +43,9 @@ CREATE INDEX IF NOT EXISTS quota_hub_ts ON quota (hub, ts);
 CREATE INDEX IF NOT EXISTS quota_ts ON quota (ts);
 CREATE INDEX IF NOT EXISTS jtis_exp ON jtis (exp);
 CREATE TABLE IF NOT EXISTS audit (seq INTEGER PRIMARY KEY, entry TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS clips (
+    clip_id TEXT PRIMARY KEY, unlock_id TEXT NOT NULL, data TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS open_streams (
     viewer TEXT PRIMARY KEY,
     unlock_id TEXT NOT NULL,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import yaml
 import rtcc_hub
 from rtcc_hub.city.keys import generate_private_key, hub_entry
 from rtcc_hub.options import parse_options
+from tests.support.tls import TestCA
 
 REPO = Path(__file__).resolve().parents[2]
 ADDON = REPO / "hub_addon"
@@ -140,24 +142,55 @@ def test_options_and_schema_agree(config: dict[str, Any]) -> None:
     assert schema["hubs"] == [{"id": "str", "name": "str", "public_key": "str", "kid": "str?"}]
 
 
-def test_the_add_on_reads_every_schema_key(config: dict[str, Any]) -> None:
+def test_the_add_on_reads_every_schema_key(config: dict[str, Any], tmp_path: Path) -> None:
     """A complete options.json as the Supervisor would write it parses with every value kept
     (the core drops unknown keys under the Supervisor, so a typo would go unnoticed)."""
     assert set(config["schema"]) == {
-        "hubs", "city_port", "control_port", "certfile", "keyfile",
+        "hubs", "city_port", "control_port", "certfile", "keyfile", "city_http", "relays",
     }  # fmt: skip
+    relay_keys = set(config["schema"]["relays"][0])
+    assert relay_keys == {
+        "hub", "url", "username", "password", "ca_file", "cert_file", "key_file",
+        "topic_prefix", "max_message_bytes",
+    }  # fmt: skip
+    authority = TestCA(tmp_path)
+    ca = authority.cert_file
+    cert, key = authority.issue("home", server=False)
     entry = hub_entry(generate_private_key(), hub_id="jackson-rtcc", name="Jackson", kid="k1")
     document = {
         **config["options"],
         "hubs": [entry],
         "certfile": "/ssl/fullchain.pem",
         "keyfile": "/ssl/privkey.pem",
+        "city_http": False,
+        "relays": [
+            {
+                "hub": "jackson-rtcc",
+                "url": "mqtts://broker.city.example",
+                "username": "home",
+                "password": "secret",
+                "ca_file": str(ca),
+                "cert_file": str(cert),
+                "key_file": str(key),
+                "topic_prefix": "jackson/v1",
+                "max_message_bytes": 65536,
+            }
+        ],
     }
     parsed = parse_options(document, supervisor=True)
+    assert parsed.city_http is False
+    [relay] = parsed.relays
+    assert (relay.hub, relay.url, relay.username, relay.password) == (
+        "jackson-rtcc", "mqtts://broker.city.example", "home", "secret",
+    )  # fmt: skip
+    assert (relay.ca_file, relay.cert_file, relay.key_file) == (str(ca), str(cert), str(key))
+    assert (relay.topic_prefix, relay.max_message_bytes) == ("jackson/v1", 65536)
     assert [(h.id, h.name, h.kid) for h in parsed.hubs] == [("jackson-rtcc", "Jackson", "k1")]
     assert (parsed.city_port, parsed.control_port) == (8787, 8788)
     assert (parsed.certfile, parsed.keyfile) == ("/ssl/fullchain.pem", "/ssl/privkey.pem")
-    assert parse_options(config["options"], supervisor=True).hubs == ()
+    defaults = parse_options(config["options"], supervisor=True)
+    assert defaults.hubs == ()
+    assert (defaults.city_http, defaults.relays) == (True, ())
 
 
 def test_translations_describe_every_option(
@@ -231,6 +264,29 @@ def test_dockerfile_installs_libjpeg_turbo_3_and_the_package() -> None:
     labels = " ".join(rest for word, rest in _dockerfile_instructions() if word == "LABEL")
     assert 'io.hass.type="app"' in labels
     assert 'io.hass.arch="aarch64|amd64"' in labels
+
+
+def test_dockerfile_builds_and_checks_the_native_mask_filter() -> None:
+    """The image compiles rtcc_imaging.c while installing the package and refuses to build
+    if the installed package cannot load it (hub_addon/native/check.sh)."""
+    instructions = _dockerfile_instructions()
+    copies = [rest.split() for word, rest in instructions if word == "COPY"]
+    assert ["native", "/usr/src/rtcc_hub/native"] in copies
+    install = next(rest for word, rest in instructions if word == "RUN" and "pip install" in rest)
+    steps = [step.strip() for step in install.split("&&")]
+    build_base = next(i for i, s in enumerate(steps) if "build-base" in s)
+    pip = next(i for i, s in enumerate(steps) if s.startswith("pip install"))
+    check = next(i for i, s in enumerate(steps) if "native/check.sh python3" in s)
+    cleanup = next(i for i, s in enumerate(steps) if s.startswith("apk del"))
+    assert build_base < pip < check < cleanup
+    pyproject = tomllib.loads((ADDON / "pyproject.toml").read_text(encoding="utf-8"))
+    (module,) = pyproject["tool"]["setuptools"]["ext-modules"]
+    assert module["name"] == "rtcc_hub.imaging._native"
+    assert module["sources"] == ["native/rtcc_imaging.c"]
+    assert (ADDON / "native" / "rtcc_imaging.c").is_file()
+    assert os.access(ADDON / "native" / "check.sh", os.X_OK)
+    setup = (ADDON.parent / "scripts" / "setup.sh").read_text(encoding="utf-8")
+    assert re.search(r"native/check.sh\"? \.venv/bin/python \.venv-addon/bin/python", setup)
 
 
 def test_run_script() -> None:

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 _LISTENING = re.compile(
-    r"rtcc_hub listening city=(?P<city>\S+):(?P<cport>\d+) "
+    r"rtcc_hub listening city=(?:(?P<city>\S+):(?P<cport>\d+)|off) "
     r"control=(?P<ctrl>\S+):(?P<ctport>\d+)"
 )
 HUB_ADDON_DIR = Path(__file__).resolve().parents[2] / "hub_addon"
@@ -193,7 +193,8 @@ class HubProcess:
             m = _LISTENING.search(line)
             if m:
                 # Trust the announced ports (they must be the configured ones).
-                self.announced = (m["city"], int(m["cport"]), m["ctrl"], int(m["ctport"]))
+                city_port = int(m["cport"]) if m["cport"] else 0  # 0: city=off (relays only)
+                self.announced = (m["city"] or "off", city_port, m["ctrl"], int(m["ctport"]))
                 self._ready.set()
 
     def wait_ready(self, timeout: float = 30.0) -> None:
@@ -214,6 +215,11 @@ class HubProcess:
         self.wait_healthy(max(1.0, deadline - time.monotonic()))
 
     def _health_ok(self) -> bool:
+        if self.options.get("city_http", True) is False:  # no city listener: ask the owner's
+            try:
+                return self.control_request("GET", "/control/v1/state")[0] == 200
+            except OSError:
+                return False
         context = None
         if self.city_scheme == "https":  # readiness probe only: the tests check the cert
             context = ssl.create_default_context()

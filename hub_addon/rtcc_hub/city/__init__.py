@@ -1,8 +1,10 @@
-"""City-hub tool: Ed25519 hub keys, unlock tokens and a client for the add-on's city API.
+"""City-hub tool: Ed25519 hub keys, unlock tokens and clients for the add-on's city API.
 
 The library is what a Real Time Crime Center (or a test, or the demo) uses to talk to a home's
-add-on; ``python -m rtcc_hub.city`` (console script ``rtcc-city``) wraps it in a CLI.
-Only the add-on's runtime dependencies are used (aiohttp, cryptography, PyJWT).
+add-on, over HTTP (`CityClient`) or over the city's MQTT broker (`CityRelay`, PROTOCOL.md
+section 6; `registry` is the list of homes enrolled for relays); ``python -m rtcc_hub.city``
+(console script ``rtcc-city``) wraps it in a CLI. Only the add-on's runtime dependencies are
+used (aiohttp, aiomqtt, cryptography, PyJWT).
 """
 
 from rtcc_hub.city.client import Camera, CityApiError, CityClient, CityClientError, Unlock
@@ -15,6 +17,8 @@ from rtcc_hub.city.keys import (
     write_private_key,
 )
 from rtcc_hub.city.multipart import MultipartError, MultipartParser, Part, parse_boundary
+from rtcc_hub.city.registry import EnrolledHome, RegistryError, enrol, load_homes
+from rtcc_hub.city.relay import CityRelay, RelayAnswer, RelayHome, RelayStream
 from rtcc_hub.city.tokens import Area, Incident, TokenInputError, build_claims, sign_unlock_token
 
 __all__ = [
@@ -23,16 +27,24 @@ __all__ = [
     "CityApiError",
     "CityClient",
     "CityClientError",
+    "CityRelay",
+    "EnrolledHome",
     "Incident",
     "KeyFileError",
     "MultipartError",
     "MultipartParser",
     "Part",
+    "RegistryError",
+    "RelayAnswer",
+    "RelayHome",
+    "RelayStream",
     "TokenInputError",
     "Unlock",
     "build_claims",
+    "enrol",
     "generate_private_key",
     "hub_entry",
+    "load_homes",
     "load_private_key",
     "parse_boundary",
     "public_key_pem",

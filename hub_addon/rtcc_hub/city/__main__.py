@@ -12,10 +12,11 @@ import contextlib
 import json
 import math
 import os
+import secrets
 import sys
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import AsyncGenerator, Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from rtcc_hub.city.client import Camera, CityApiError, CityClient, CityClientError, Unlock
 from rtcc_hub.city.keys import (
@@ -27,13 +28,38 @@ from rtcc_hub.city.keys import (
     public_key_pem,
     write_private_key,
 )
+from rtcc_hub.city.registry import RegistryError, check_home_id, enrol, load_homes
+from rtcc_hub.city.relay import CityRelay
 from rtcc_hub.city.tokens import Area, Incident, TokenInputError, parse_rfc3339, sign_unlock_token
 
 ACCESS_TOKEN_ENV = "RTCC_ACCESS_TOKEN"  # noqa: S105 - the variable's name, not a secret
+RELAY_PASSWORD_ENV = "RTCC_RELAY_PASSWORD"  # noqa: S105 - the variable's name, not a secret
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
+
+class CityApi(Protocol):
+    """One home's city API, over HTTP (`CityClient`) or over a relay (`RelayHome`)."""
+
+    async def unlock(self, token: str) -> Unlock: ...
+
+    async def status(self, unlock_id: str, access_token: str) -> Unlock: ...
+
+    async def snapshot(self, unlock_id: str, access_token: str, camera_id: str) -> bytes: ...
+
+    def stream(
+        self, unlock_id: str, access_token: str, camera_id: str
+    ) -> AsyncGenerator[bytes]: ...
+
+    async def close_unlock(self, unlock_id: str, access_token: str) -> None: ...
+
+
+class UsageError(Exception):
+    """Bad command-line input found after parsing (exit 2)."""
+
+
 Handler = Callable[[argparse.Namespace], int]
-AsyncHandler = Callable[[argparse.Namespace, CityClient], Coroutine[Any, Any, int]]
+AsyncHandler = Callable[[argparse.Namespace, CityApi], Coroutine[Any, Any, int]]
+RelayHandler = Callable[[argparse.Namespace, CityRelay], Coroutine[Any, Any, int]]
 
 
 def _out(text: str) -> None:
@@ -72,11 +98,11 @@ def cmd_enrol(args: argparse.Namespace) -> int:
 # -- tokens -----------------------------------------------------------------------------------
 
 
-def _token_from(args: argparse.Namespace) -> str:
+def _token_from(args: argparse.Namespace, audience: str | None = None, key: Any = None) -> str:
     return sign_unlock_token(
-        load_private_key(args.key),
+        key or load_private_key(args.key),
         issuer=args.iss,
-        audience=args.aud,
+        audience=audience or args.aud,
         incident=Incident(
             id=args.incident_id,
             offense=args.offense,
@@ -88,7 +114,7 @@ def _token_from(args: argparse.Namespace) -> str:
         duration_s=args.duration_s,
         not_before=parse_rfc3339(args.not_before) if args.not_before else None,
         kid=args.kid,
-        jti=args.jti,
+        jti=getattr(args, "jti", None),
     )
 
 
@@ -100,19 +126,19 @@ def cmd_sign(args: argparse.Namespace) -> int:
 # -- city API ---------------------------------------------------------------------------------
 
 
-async def cmd_unlock(args: argparse.Namespace, client: CityClient) -> int:
+async def cmd_unlock(args: argparse.Namespace, client: CityApi) -> int:
     unlock = await client.unlock(_token_from(args))
     _out(json.dumps(unlock.raw, indent=2))
     return EXIT_OK
 
 
-async def cmd_status(args: argparse.Namespace, client: CityClient) -> int:
+async def cmd_status(args: argparse.Namespace, client: CityApi) -> int:
     unlock = await client.status(args.unlock_id, args.access_token)
     _out(json.dumps(unlock.raw, indent=2))
     return EXIT_OK
 
 
-async def cmd_snapshot(args: argparse.Namespace, client: CityClient) -> int:
+async def cmd_snapshot(args: argparse.Namespace, client: CityApi) -> int:
     camera_id = await _camera_id(args, client, "snapshot")
     jpeg = await client.snapshot(args.unlock_id, args.access_token, camera_id)
     args.out.write_bytes(jpeg)
@@ -120,7 +146,7 @@ async def cmd_snapshot(args: argparse.Namespace, client: CityClient) -> int:
     return EXIT_OK
 
 
-async def cmd_stream(args: argparse.Namespace, client: CityClient) -> int:
+async def cmd_stream(args: argparse.Namespace, client: CityApi) -> int:
     camera_id = await _camera_id(args, client, "stream")
     args.out_dir.mkdir(parents=True, exist_ok=True)
     saved = 0
@@ -137,13 +163,13 @@ async def cmd_stream(args: argparse.Namespace, client: CityClient) -> int:
     return EXIT_OK
 
 
-async def cmd_close(args: argparse.Namespace, client: CityClient) -> int:
+async def cmd_close(args: argparse.Namespace, client: CityApi) -> int:
     await client.close_unlock(args.unlock_id, args.access_token)
     _out(f"closed unlock {args.unlock_id}")
     return EXIT_OK
 
 
-async def _camera_id(args: argparse.Namespace, client: CityClient, capability: str) -> str:
+async def _camera_id(args: argparse.Namespace, client: CityApi, capability: str) -> str:
     """The given camera id, else the unlock's first camera able to do ``capability``."""
     if args.camera_id:
         return str(args.camera_id)
@@ -156,15 +182,125 @@ async def _camera_id(args: argparse.Namespace, client: CityClient, capability: s
     return choices[0].id
 
 
+def _city_relay(args: argparse.Namespace) -> CityRelay:
+    return CityRelay(
+        args.relay,
+        username=args.relay_user,
+        password=args.relay_password,
+        ca_file=args.relay_ca,
+        cert_file=args.relay_cert,
+        key_file=args.relay_key,
+        topic_prefix=args.topic_prefix,
+        timeout_s=args.timeout,
+    )
+
+
 def _run_client(handler: AsyncHandler) -> Handler:
     def run(args: argparse.Namespace) -> int:
         async def go() -> int:
+            if args.relay:
+                if not args.home:
+                    raise UsageError("--relay needs --home HOME_ID")
+                async with _city_relay(args) as relay:
+                    return await handler(args, relay.home(check_home_id(args.home)))
             async with CityClient(args.url, cafile=args.cafile, timeout_s=args.timeout) as client:
                 return await handler(args, client)
 
         return asyncio.run(go())
 
     return run
+
+
+def _run_relay(handler: RelayHandler) -> Handler:
+    def run(args: argparse.Namespace) -> int:
+        async def go() -> int:
+            async with _city_relay(args) as relay:
+                return await handler(args, relay)
+
+        return asyncio.run(go())
+
+    return run
+
+
+# -- relays: homes, broadcast, enrolment --------------------------------------------------------
+
+
+async def cmd_homes(args: argparse.Namespace, relay: CityRelay) -> int:
+    statuses = await relay.online_homes(settle_s=args.settle)
+    enrolled = [home.home_id for home in load_homes(args.homes)] if args.homes else []
+    for home_id in sorted(set(statuses) | set(enrolled)):
+        _out(f"{home_id} {statuses.get(home_id, 'unknown')}")
+    online = sum(1 for status in statuses.values() if status == "online")
+    _err(f"{online} online of {len(set(statuses) | set(enrolled))} homes")
+    return EXIT_OK
+
+
+async def cmd_broadcast(args: argparse.Namespace, relay: CityRelay) -> int:
+    homes = load_homes(args.homes)
+    if not homes:
+        raise UsageError(f"no homes enrolled in {args.homes}")
+    key = load_private_key(args.key)
+    tokens = {home.home_id: _token_from(args, audience=home.home_id, key=key) for home in homes}
+
+    async def ask(home_id: str) -> tuple[str, Unlock | BaseException]:
+        try:
+            return home_id, await relay.home(home_id).unlock(tokens[home_id])
+        except CityClientError as err:
+            return home_id, err
+
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    answers = await asyncio.gather(*(ask(home_id) for home_id in tokens))
+    report: dict[str, Any] = {
+        "asked": len(tokens),
+        "accepted": [],
+        "declined": [],
+        "no_answer": [],
+        "refused": [],
+        "seconds": round(loop.time() - started, 3),
+    }
+    for home_id, answer in answers:
+        if isinstance(answer, Unlock):
+            if answer.status == "declined":
+                report["declined"].append(home_id)  # no reason: every decline looks alike
+            else:
+                report["accepted"].append({"home_id": home_id, **(answer.raw or {})})
+        elif isinstance(answer, CityApiError):
+            report["refused"].append(
+                {"home_id": home_id, "status": answer.status, "error": answer.code}
+            )
+        else:
+            report["no_answer"].append(home_id)
+    _out(json.dumps(report, indent=2))
+    _err(
+        f"asked {report['asked']} homes: {len(report['accepted'])} accepted,"
+        f" {len(report['declined'])} declined, {len(report['no_answer'])} no answer,"
+        f" {len(report['refused'])} refused"
+    )
+    return EXIT_OK
+
+
+def cmd_enrol_home(args: argparse.Namespace) -> int:
+    home = enrol(args.homes, check_home_id(args.home_id), args.name or "")
+    # Hex: never starts with '-' (a command line would take it for an option), 192 bits.
+    password = secrets.token_hex(24)
+    entry: dict[str, Any] = {
+        "hub": args.hub,
+        "url": args.relay,
+        "username": home.home_id,
+        "password": password,
+    }
+    if args.topic_prefix != "rtcc/v1":
+        entry["topic_prefix"] = args.topic_prefix
+    _err(f"enrolled home {home.home_id} in {args.homes}")
+    _out("# The resident's add-on configuration (YAML): add this item under `relays:`")
+    _out("relays:")
+    _out("  - " + "\n    ".join(f"{k}: {json.dumps(v)}" for k, v in entry.items()))
+    _out("# options.json (standalone): add this object to the `relays` list")
+    _out(json.dumps(entry, indent=2))
+    _out("# On the broker (Mosquitto), add the home's credentials and reload:")
+    _out(f"#   mosquitto_passwd -b /etc/mosquitto/rtcc/passwd {home.home_id} '{password}'")
+    return EXIT_OK
 
 
 # -- argument parsing -------------------------------------------------------------------------
@@ -194,10 +330,11 @@ def _scope(text: str) -> list[str]:
     return [item.strip() for item in text.split(",")]
 
 
-def _add_sign_options(parser: argparse.ArgumentParser) -> None:
+def _add_sign_options(parser: argparse.ArgumentParser, *, audience: bool = True) -> None:
     parser.add_argument("--key", type=Path, required=True, help="the hub's private key (PEM)")
     parser.add_argument("--iss", required=True, help="hub id, as enrolled by the resident")
-    parser.add_argument("--aud", required=True, metavar="HOME_ID", help="the home's home_id")
+    if audience:
+        parser.add_argument("--aud", required=True, metavar="HOME_ID", help="the home's home_id")
     parser.add_argument("--incident-id", required=True)
     parser.add_argument("--offense", required=True)
     parser.add_argument("--case-number")
@@ -213,13 +350,45 @@ def _add_sign_options(parser: argparse.ArgumentParser) -> None:
         "--scope", type=_scope, required=True, help="snapshot, stream or snapshot,stream"
     )
     parser.add_argument("--kid", help="key id for the JWS header (if enrolled with one)")
-    parser.add_argument("--jti", help="token id (default: random)")
+    if audience:
+        parser.add_argument("--jti", help="token id (default: random)")
+
+
+def _add_relay_credentials(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--relay-user", help="the city's broker username")
+    parser.add_argument(
+        "--relay-password",
+        default=os.environ.get(RELAY_PASSWORD_ENV),
+        help=f"the city's broker password (default: ${RELAY_PASSWORD_ENV})",
+    )
+    parser.add_argument("--relay-ca", help="CA bundle that verifies the broker (default: system)")
+    parser.add_argument("--relay-cert", help="the city's client certificate (PEM)")
+    parser.add_argument("--relay-key", help="the key of --relay-cert (PEM)")
+    parser.add_argument("--topic-prefix", default="rtcc/v1", help="default rtcc/v1")
+
+
+def _add_relay_options(parser: argparse.ArgumentParser, *, required: bool) -> None:
+    parser.add_argument(
+        "--relay",
+        required=required,
+        metavar="URL",
+        help="the city broker: mqtts://host[:port] or wss://host[:port]/path",
+    )
+    _add_relay_credentials(parser)
 
 
 def _add_connection_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--url", required=True, help="the home's city API, e.g. https://h:8787")
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--url", help="the home's city API, e.g. https://h:8787")
+    where.add_argument(
+        "--relay",
+        metavar="URL",
+        help="reach the home over the city broker instead: mqtts://host[:port] or wss://...",
+    )
+    parser.add_argument("--home", metavar="HOME_ID", help="with --relay: the home to ask")
     parser.add_argument("--cafile", help="CA bundle or certificate to verify the home's TLS")
     parser.add_argument("--timeout", type=_number, default=30.0, help="seconds (default 30)")
+    _add_relay_credentials(parser)
 
 
 def _add_access_options(parser: argparse.ArgumentParser, *, camera: bool) -> None:
@@ -284,7 +453,41 @@ def build_parser() -> argparse.ArgumentParser:
     close = commands.add_parser("close", help="end an unlock (hub_closed)")
     _add_access_options(close, camera=False)
     close.set_defaults(handler=_run_client(cmd_close))
+    _add_relay_commands(commands)
     return parser
+
+
+def _add_relay_commands(commands: Any) -> None:
+    homes = commands.add_parser("homes", help="list homes and their relay status")
+    _add_relay_options(homes, required=True)
+    homes.add_argument("--homes", type=Path, help="also list these enrolled homes")
+    homes.add_argument(
+        "--settle", type=_number, default=1.0, help="seconds without news to stop (default 1)"
+    )
+    homes.add_argument("--timeout", type=_number, default=30.0, help="seconds (default 30)")
+    homes.set_defaults(handler=_run_relay(cmd_homes))
+
+    broadcast = commands.add_parser(
+        "broadcast", help="sign one unlock per enrolled home, send all, report who accepted"
+    )
+    _add_relay_options(broadcast, required=True)
+    _add_sign_options(broadcast, audience=False)
+    broadcast.add_argument("--homes", type=Path, required=True, help="the homes file")
+    broadcast.add_argument(
+        "--timeout", type=_number, default=15.0, help="deadline for answers, s (default 15)"
+    )
+    broadcast.set_defaults(handler=_run_relay(cmd_broadcast))
+
+    enrol_home = commands.add_parser(
+        "enrol-home", help="enrol a home for relays: registry entry and its relay credentials"
+    )
+    enrol_home.add_argument("--homes", type=Path, required=True, help="the homes file")
+    enrol_home.add_argument("--home-id", required=True, help="the home's home_id")
+    enrol_home.add_argument("--hub", required=True, help="the hub id the relay serves")
+    enrol_home.add_argument("--relay", required=True, metavar="URL", help="the broker URL")
+    enrol_home.add_argument("--name", help="a note for the city's records")
+    enrol_home.add_argument("--topic-prefix", default="rtcc/v1", help="default rtcc/v1")
+    enrol_home.set_defaults(handler=cmd_enrol_home)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -299,6 +502,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TokenInputError as err:
         _err(f"invalid token input: {err}")
         return EXIT_USAGE
+    except UsageError as err:
+        _err(f"error: {err}")
+        return EXIT_USAGE
+    except RegistryError as err:
+        _err(f"error: {err}")
     except (CityClientError, KeyFileError, ValueError) as err:
         _err(f"error: {err}")
     except OSError as err:

@@ -110,3 +110,17 @@ async def live_hub(tmp_path: Path) -> AsyncIterator[LiveHub]:
             yield LiveHub(hub, ha, key_path, f"http://127.0.0.1:{hub.city_port}", faults)
         finally:
             await hub.stop()
+
+
+# The relay client's tests (test_relay_client.py) talk to a real relay on a real Mosquitto.
+from tests.support.relay_fixtures import (  # noqa: E402, F401 - fixtures
+    broker,
+    city,
+    home_id,
+    hub,
+    mosquitto,
+    observer,
+    raw_city,
+    router,
+    start_relay,
+)

@@ -9,7 +9,7 @@ import pytest
 
 from rtcc_hub.imaging import ImageError, ImageProcessor, OutputSpec
 
-from .jpegs import make_jpeg, size
+from .jpegs import encode_frame, make_jpeg, picture, size
 
 SPECS = [
     OutputSpec(),
@@ -69,3 +69,45 @@ async def test_closed_processor_refuses_work() -> None:
         await processor.process_async(make_jpeg(64, 64), OutputSpec())
     with pytest.raises(ImageError, match="closed"):
         processor.process(make_jpeg(64, 64), OutputSpec())
+
+
+def test_many_threads_one_handle_each() -> None:
+    """Sixteen threads share a processor: every thread gets its own TurboJPEG handle and
+    buffers, and every result equals the single-threaded one (no state leaks between
+    frames of different structure handled on one handle, nor between threads)."""
+    frames = [
+        make_jpeg(640, 360, "420"),
+        make_jpeg(320, 240, "444", progressive=True),
+        make_jpeg(200, 100, "gray"),
+        encode_frame(picture(300, 200), "422", arithmetic=True, restart_rows=2),
+    ]
+    processor = ImageProcessor(workers=1)
+    try:
+        expected = {
+            (i, j): processor.process(f, s)
+            for i, f in enumerate(frames)
+            for j, s in enumerate(SPECS)
+        }
+        handles: dict[int, int] = {}
+        failures: list[BaseException] = []
+        start = threading.Barrier(16)
+
+        def work(seed: int) -> None:
+            try:
+                start.wait()
+                handles[threading.get_ident()] = id(processor._worker().handle)
+                for step in range(24):
+                    i, j = (seed + step) % len(frames), (seed * 3 + step) % len(SPECS)
+                    assert processor.process(frames[i], SPECS[j]) == expected[(i, j)]
+            except BaseException as err:  # reported below
+                failures.append(err)
+
+        threads = [threading.Thread(target=work, args=(n,)) for n in range(16)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert not failures, failures[0]
+        assert len(set(handles.values())) == 16  # one handle per thread
+    finally:
+        processor.close()

@@ -17,8 +17,10 @@ FORMATS = ["444", "422", "420", "440", "411", "441", "gray"]
 MAX_MASKED_Y = 2
 MAX_MASKED_CHROMA_OFFSET = 2
 # An RGB decoder interpolates chroma from the neighbouring (unmasked) sample at a mask's
-# border: a trace of the outside colour, never of the masked content.
-MAX_MASKED_RGB_BORDER = 16
+# border: a trace of the outside colour, never of the masked content. On the lossless route
+# (unscaled frames) that is up to 7/16 of the outside chroma in the outermost pixel: at most
+# 99 levels in one channel (docs/DESIGN.md, "Imaging"; measured in test_lossless.py).
+MAX_MASKED_RGB_BORDER = 99
 
 
 def assert_black(jpeg: bytes, pixels: np.ndarray) -> None:
