@@ -26,12 +26,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from . import __version__
 from .access import CityAccess
 from .audit import AuditLog, Head
-from .city_api import CityAppRunner, build_city_app
+from .city_api import build_city_app
 from .city_routes import CityRouter
 from .clips import ClipService
 from .control_api import build_control_app
+from .descriptors import DescriptorBudget
 from .errors import DomainError
 from .ha_client import CameraUnavailable, HomeAssistantClient
+from .http_listener import CITY_LIMITS, CONTROL_LIMITS, ConnectionLimits, Listener
 from .identity import load_control_token, load_home_key, public_pem
 from .imaging import ImageProcessor
 from .intake import UnlockIntake
@@ -158,7 +160,7 @@ class AddOn:
         self.stopping = asyncio.Event()
         self.city_port = 0
         self.control_port = 0
-        self._runners: list[web.AppRunner] = []
+        self._listeners: list[Listener] = []
         self._stopped = False
 
     @property
@@ -269,31 +271,39 @@ class AddOn:
         self.clips.use_recorders(lambda: recorders)
         options = self.options
         control_app = build_control_app(self.owner, self.control_token, self.stopping)
+        # The listeners protect themselves (PROTOCOL.md section 3): see http_listener.
+        budget = DescriptorBudget.for_process()
         self.control_port = await self._serve(
-            web.AppRunner(control_app, access_log=None, shutdown_timeout=2.0),
-            options.control_bind,
-            options.control_port,
-            None,
-        )
+            control_app, name="control API", host=options.control_bind,
+            port=options.control_port, limits=CONTROL_LIMITS, budget=budget, ssl_context=None,
+        )  # fmt: skip
         if options.city_http:
             city_app = build_city_app(self.router)
             self.city_port = await self._serve(
-                CityAppRunner(city_app, access_log=None, shutdown_timeout=2.0),
-                options.bind,
-                options.city_port,
-                self._ssl_context(),
-            )
+                city_app, name="city API", host=options.bind, port=options.city_port,
+                limits=CITY_LIMITS, budget=budget, ssl_context=self._ssl_context(),
+            )  # fmt: skip
         self.scheduler.start()
         await self.relays.start()
 
     async def _serve(
-        self, runner: web.AppRunner, host: str, port: int, ssl_context: ssl.SSLContext | None
+        self,
+        app: web.Application,
+        *,
+        name: str,
+        host: str,
+        port: int,
+        limits: ConnectionLimits,
+        budget: DescriptorBudget,
+        ssl_context: ssl.SSLContext | None,
     ) -> int:
-        await runner.setup()
-        self._runners.append(runner)
-        site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
-        await site.start()
-        return _bound_port(runner)
+        listener = Listener(
+            app, name=name, host=host, port=port, limits=limits, budget=budget,
+            ssl_context=ssl_context,
+        )  # fmt: skip
+        self._listeners.append(listener)
+        await listener.start()
+        return listener.port
 
     def listening_line(self) -> str:
         """The readiness line (printed by __main__; the tests and the demo wait for it)."""
@@ -313,9 +323,9 @@ class AddOn:
         await self.relays.stop()
         await self.clips.stop()
         await self.access.stop()
-        for runner in reversed(self._runners):
-            await runner.cleanup()
-        self._runners.clear()
+        for listener in reversed(self._listeners):
+            await listener.stop()
+        self._listeners.clear()
         await self.scheduler.stop()
         self.stills.close()
         if self._session is not None:
@@ -327,10 +337,3 @@ class AddOn:
             _LOGGER.warning("could not write the aggregated refusals at shutdown")
         self.processor.close()
         await self.state.store.close()
-
-
-def _bound_port(runner: web.AppRunner) -> int:
-    for address in runner.addresses:
-        if isinstance(address, tuple):
-            return int(address[1])
-    raise RuntimeError("listener has no TCP address")

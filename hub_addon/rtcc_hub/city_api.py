@@ -12,12 +12,9 @@ import contextlib
 import logging
 
 from aiohttp import web
-from aiohttp.web_protocol import RequestHandler
-from aiohttp.web_request import BaseRequest
 
 from .carriage import CityRequest, FrameStream, Reply, SinkGone
 from .city_routes import CityRouter
-from .errors import MESSAGES, ErrorCode
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -110,52 +107,6 @@ async def handle(request: web.Request) -> web.StreamResponse:
     if isinstance(answer, Reply):
         return await _file(request, answer) if answer.file is not None else _response(answer)
     return await _stream(request, answer)
-
-
-PROTOCOL_ERROR_MESSAGE = "The request could not be read as HTTP."
-_SECURITY_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
-
-
-class _CityRequestHandler(RequestHandler):
-    """Protocol-level errors (bad request line, oversized header, bad chunking ...) answered
-    like every other city error: JSON, no-store, a fixed message that echoes nothing sent."""
-
-    def handle_error(
-        self,
-        request: BaseRequest,
-        status: int = 500,
-        exc: BaseException | None = None,
-        message: str | None = None,
-    ) -> web.StreamResponse:
-        if status >= 500:
-            self.log_exception("city API: error handling request", exc_info=exc)
-        else:
-            _LOGGER.debug("city API: unreadable request: %s", message or exc)
-        if request.writer.output_size > 0:
-            raise ConnectionError("response already started; cannot send an error")
-        if status >= 500:
-            body = {"error": "internal_error", "message": MESSAGES[ErrorCode.INTERNAL_ERROR]}
-            status = 500
-        else:
-            body = {"error": "invalid_request", "message": PROTOCOL_ERROR_MESSAGE}
-            status = 400
-        response = web.json_response(body, status=status, headers=_SECURITY_HEADERS)
-        response.force_close()
-        return response
-
-
-class _CityServer(web.Server):
-    def __call__(self) -> RequestHandler:
-        return _CityRequestHandler(self, loop=self._loop, **self._kwargs)
-
-
-class CityAppRunner(web.AppRunner):
-    """AppRunner whose connections use `_CityRequestHandler` for protocol errors."""
-
-    async def _make_server(self) -> web.Server:
-        server = await super()._make_server()
-        server.__class__ = _CityServer  # same state; only the handler class differs
-        return server
 
 
 def build_city_app(router: CityRouter) -> web.Application:

@@ -10,6 +10,7 @@
 
 or as a context manager (`with HubProcess(...) as hub:`), which stops it (and kills it if it
 does not exit cleanly) at the end. `await hub.async_wait_healthy()` is the async wait.
+`HubProcess(..., nofile=(soft, hard))` starts the child with that RLIMIT_NOFILE.
 The child's environment carries COVERAGE_PROCESS_START and RTCC_TURBOJPEG_LIB through (the
 whole parent environment is inherited) and has PYTHONUNBUFFERED=1.
 """
@@ -83,6 +84,7 @@ class HubProcess:
         options_path: str | Path | None = None,
         env: dict[str, str] | None = None,
         startup_timeout: float = 30.0,
+        nofile: tuple[int, int] | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -103,6 +105,7 @@ class HubProcess:
         )
         self.env = env
         self.startup_timeout = startup_timeout
+        self.nofile = nofile
         self.proc: subprocess.Popen[str] | None = None
         self.output: list[str] = []
         self._ready = threading.Event()
@@ -147,11 +150,16 @@ class HubProcess:
         self.options_path.write_text(json.dumps(self.options, indent=2), encoding="utf-8")
 
     def command(self) -> list[str]:
-        return [
+        command = [
             sys.executable, "-m", "rtcc_hub",
             "--options", str(self.options_path),
             "--data", str(self.data_dir),
         ]  # fmt: skip
+        if self.nofile is not None:
+            soft, hard = self.nofile
+            launcher = [sys.executable, "-m", "tests.support.with_nofile", str(soft), str(hard)]
+            command = [*launcher, "--", *command]
+        return command
 
     def start(self) -> HubProcess:
         if self.proc is not None and self.proc.poll() is None:

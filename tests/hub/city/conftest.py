@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from rtcc_hub.city.keys import (
     write_private_key,
 )
 from rtcc_hub.city.tokens import Area, Incident, sign_unlock_token
+from tests.support.faults import FaultyConnect
 from tests.support.standin_ha import StandinHA
 
 HOME = {"lat": 32.2988, "lon": -90.1848}
@@ -56,6 +57,8 @@ class LiveHub:
     ha: StandinHA
     key_path: Path
     url: str
+    # Injected write failures (SQLITE_FULL at COMMIT while `faults.error` is set).
+    faults: FaultyConnect = field(default_factory=FaultyConnect)
 
     def token(self, *, scope: tuple[str, ...] = ("snapshot",), **changes: Any) -> str:
         arguments: dict[str, Any] = {
@@ -99,11 +102,12 @@ async def live_hub(tmp_path: Path) -> AsyncIterator[LiveHub]:
                 "bind": "127.0.0.1",
             }
         )
-        hub = await Hub.create(options, tmp_path / "data")
+        faults = FaultyConnect()
+        hub = await Hub.create(options, tmp_path / "data", connect=faults)
         await hub.start()
         try:
             await hub.owner.put_policy(base_policy())
-            yield LiveHub(hub, ha, key_path, f"http://127.0.0.1:{hub.city_port}")
+            yield LiveHub(hub, ha, key_path, f"http://127.0.0.1:{hub.city_port}", faults)
         finally:
             await hub.stop()
 

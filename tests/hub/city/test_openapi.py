@@ -26,7 +26,10 @@ ERROR_CODES = {
     "not_found",
     "gone",
     "camera_unavailable",
+    "busy",
+    "not_ready",
     "method_not_allowed",
+    "unavailable",
     "internal_error",
 }
 UNLOCK = "/api/v1/unlocks/{unlock_id}"
@@ -36,11 +39,13 @@ PROTOCOL_STATUSES: dict[tuple[str, str], set[str]] = {
     ("get", "/api/v1/health"): {"200"},
     ("get", "/api/v1/openapi.json"): {"200"},
     # An oversized body gets 400 (PROTOCOL.md allows 400 or 413; the add-on answers 400).
-    ("post", "/api/v1/unlocks"): {"201", "400", "401", "429"},
+    # 503 `unavailable`: a write the request needed failed (PROTOCOL.md section 1).
+    ("post", "/api/v1/unlocks"): {"201", "400", "401", "429", "503"},
     ("get", UNLOCK): {"200", "401"},
-    ("delete", UNLOCK): {"204", "401"},
+    ("delete", UNLOCK): {"204", "401", "503"},
     ("get", CAMERA + "/snapshot"): {"200", "401", "403", "404", "410", "503"},
-    ("get", CAMERA + "/stream"): {"200", "401", "403", "404", "410", "503"},
+    # 429 `busy`: 4 streams of the camera in the unlock, or 32 in all, are open.
+    ("get", CAMERA + "/stream"): {"200", "401", "403", "404", "410", "429", "503"},
 }
 UNAUTHENTICATED = {
     ("get", "/api/v1/health"),
@@ -93,7 +98,9 @@ def all_refs(node: Any) -> Iterator[str]:
 def test_is_openapi_31_for_this_version(document: dict[str, Any]) -> None:
     assert re.fullmatch(r"3\.1\.\d+", document["openapi"])
     assert document["info"]["title"]
-    assert document["info"]["version"] == rtcc_hub.__version__
+    # The protocol's version, never the add-on's (PROTOCOL.md section 3).
+    assert document["info"]["version"] == "2"
+    assert rtcc_hub.__version__ not in json.dumps(document["info"])
 
 
 def test_documents_exactly_the_protocol_routes(document: dict[str, Any]) -> None:
@@ -114,38 +121,55 @@ def test_every_response_declares_cache_control(document: dict[str, Any]) -> None
         for status, response in operation["responses"].items():
             headers = resolve(document, response).get("headers", {})
             header = resolve(document, headers.get("Cache-Control", {}))
-            assert header.get("schema", {}).get("const") == "no-store", (method, path, status)
+            assert header.get("schema", {}).get("enum") == ["no-store"], (method, path, status)
 
 
-def test_error_responses_use_the_error_object(document: dict[str, Any]) -> None:
+def error_codes(document: dict[str, Any], response: dict[str, Any]) -> list[str]:
+    """The error codes an error response may carry (its schema's `error` enum)."""
+    media = resolve(document, response)["content"]["application/json"]
+    schema = resolve(document, media["schema"])
+    assert schema["type"] == "object"
+    assert set(schema["required"]) == {"error", "message"}
+    assert schema["properties"]["message"]["type"] == "string"
+    codes: list[str] = schema["properties"]["error"]["enum"]
+    assert media["example"]["error"] in codes
+    return codes
+
+
+def test_error_responses_use_error_objects(document: dict[str, Any]) -> None:
     error = document["components"]["schemas"]["Error"]
     assert set(error["required"]) == {"error", "message"}
     assert set(error["properties"]["error"]["enum"]) == ERROR_CODES
     for method, path, operation in operations(document):
         for status, response in operation["responses"].items():
-            if int(status) < 400:
-                continue
-            media = resolve(document, response)["content"]["application/json"]
-            assert media["schema"]["allOf"][0] == {"$ref": "#/components/schemas/Error"}
-            codes = media["schema"]["allOf"][1]["properties"]["error"]["enum"]
-            assert set(codes) <= ERROR_CODES, (method, path, status)
-            assert media["example"]["error"] in codes
+            if int(status) >= 400:
+                assert set(error_codes(document, response)) <= ERROR_CODES, (method, path, status)
 
 
 def test_specific_error_codes(document: dict[str, Any]) -> None:
     def codes(method: str, path: str, status: str) -> list[str]:
-        response = document["paths"][path][method]["responses"][status]
-        return list(response["content"]["application/json"]["schema"]["allOf"][1]["properties"]
-                    ["error"]["enum"])  # fmt: skip
+        return error_codes(document, document["paths"][path][method]["responses"][status])
 
     assert codes("post", "/api/v1/unlocks", "400") == ["invalid_request"]
     assert codes("post", "/api/v1/unlocks", "401") == ["invalid_token"]
     assert codes("post", "/api/v1/unlocks", "429") == ["quota_exceeded"]
+    assert codes("post", "/api/v1/unlocks", "503") == ["unavailable"]
+    assert codes("delete", UNLOCK, "503") == ["unavailable"]
     snapshot = CAMERA + "/snapshot"
     assert codes("get", snapshot, "403") == ["not_active"]
     assert codes("get", snapshot, "404") == ["not_found"]
     assert codes("get", snapshot, "410") == ["gone"]
-    assert codes("get", snapshot, "503") == ["camera_unavailable"]
+    assert codes("get", snapshot, "503") == ["camera_unavailable", "unavailable"]
+    assert codes("get", CAMERA + "/stream", "429") == ["busy"]
+
+
+def test_snapshots_carry_digest_and_receipt(document: dict[str, Any]) -> None:
+    ok = resolve(document, document["paths"][CAMERA + "/snapshot"]["get"]["responses"]["200"])
+    digest = resolve(document, ok["headers"]["Repr-Digest"])
+    receipt = resolve(document, ok["headers"]["RTCC-Receipt"])
+    assert digest["required"] and receipt["required"]
+    assert re.fullmatch(digest["schema"]["pattern"], "sha-256=:" + "A" * 43 + "=:")
+    assert re.fullmatch(receipt["schema"]["pattern"], "aGk.e30.c2ln")
 
 
 def test_retry_after_on_quota(document: dict[str, Any]) -> None:
@@ -201,22 +225,79 @@ def test_refs_resolve_and_operation_ids_are_unique(document: dict[str, Any]) -> 
 
 def test_response_schemas_follow_the_protocol(document: dict[str, Any]) -> None:
     schemas = document["components"]["schemas"]
-    assert schemas["ActiveUnlock"]["properties"]["status"] == {"const": "active"}
+    for variant, status in (("ActiveUnlock", "active"), ("PendingUnlock", "pending"),
+                            ("DeclinedUnlock", "declined")):  # fmt: skip
+        assert schemas[variant]["properties"]["status"] == {"type": "string", "enum": [status]}
+        mapping = schemas["UnlockCreated"]["discriminator"]["mapping"]
+        assert mapping[status] == f"#/components/schemas/{variant}"
     assert set(schemas["ActiveUnlock"]["required"]) == {
         "unlock_id", "status", "expires_at", "access_token", "cameras",
     }  # fmt: skip
     assert "access_token" in schemas["PendingUnlock"]["required"]
-    assert "cameras" not in schemas["PendingUnlock"]["required"]
-    assert schemas["DeclinedUnlock"]["properties"]["access_token"] is False
+    assert "cameras" not in schemas["PendingUnlock"]["properties"]
+    # Declined: no token, no cameras (the live test checks the add-on's answer).
+    assert set(schemas["DeclinedUnlock"]["properties"]) == {"unlock_id", "status", "expires_at"}
     status = schemas["UnlockStatus"]["properties"]
     assert set(status["status"]["enum"]) == {"pending", "active", "suspended", "declined", "ended"}
     assert set(status["ended_reason"]["enum"]) == {
         "expired", "revoked", "consent_withdrawn", "hub_closed",
     }  # fmt: skip
+    assert "receipt_key" in schemas["UnlockStatus"]["required"]
+    assert schemas["Capability"]["enum"] == ["snapshot", "stream", "clip"]
+    capabilities = schemas["Camera"]["properties"]["capabilities"]
+    assert capabilities["items"] == {"$ref": "#/components/schemas/Capability"}
     claims = schemas["UnlockClaims"]
     assert set(claims["required"]) == {
         "iss", "aud", "jti", "iat", "nbf", "exp", "incident", "area", "scope",
     }  # fmt: skip
+    assert claims["properties"]["scope"]["items"] == {"$ref": "#/components/schemas/Scope"}
+    assert set(schemas["Footage"]["required"]) == {"start", "end"}
+
+
+def _schema_nodes(node: Any, where: str = "#") -> Iterator[tuple[str, Any]]:
+    """Every schema in the document (component schemas, and those inline in paths)."""
+    if isinstance(node, dict):
+        yield where, node
+        for key, value in node.items():
+            if key in {"example", "examples"}:
+                continue
+            yield from _schema_nodes(value, f"{where}/{key}")
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _schema_nodes(value, f"{where}/{index}")
+
+
+UNFRIENDLY = {"const", "if", "then", "else", "not", "prefixItems", "contentMediaType",
+              "dependentSchemas", "unevaluatedProperties", "patternProperties"}  # fmt: skip
+
+
+def test_generator_friendly(document: dict[str, Any]) -> None:
+    """The conventions that keep openapi-python-client, openapi-generator and
+    openapi-typescript working (hub_addon/DOCS.md, "The OpenAPI document")."""
+    for where, node in _schema_nodes({"paths": document["paths"], **document["components"]}):
+        used = UNFRIENDLY & set(node)
+        assert not used, f"{where} uses {sorted(used)}"
+        for value in node.get("properties", {}).values():
+            assert isinstance(value, dict), f"{where}: a boolean schema"
+        if "oneOf" in node:
+            # Variants told apart by a discriminator whose value is a one-value enum in each.
+            name = node["discriminator"]["propertyName"]
+            targets = set(node["discriminator"]["mapping"].values())
+            assert targets == {variant["$ref"] for variant in node["oneOf"]}, where
+            for tag, target in node["discriminator"]["mapping"].items():
+                variant = resolve(document, {"$ref": target})
+                assert variant["properties"][name]["enum"] == [tag], where
+                assert name in variant["required"], where
+        if node.get("type") == "array":
+            assert "uniqueItems" not in node, f"{where}: order matters, sets lose it"
+        if "enum" in node:
+            assert node.get("type") == "string", f"{where}: enums are typed strings"
+    binary = {"image/jpeg", "multipart/x-mixed-replace", "video/mp4", "application/octet-stream"}
+    for method, path, operation in operations(document):
+        for status, response in operation["responses"].items():
+            for media_type, media in resolve(document, response).get("content", {}).items():
+                if media_type in binary:
+                    assert media["schema"]["format"] == "binary", (method, path, status)
 
 
 def test_valid_per_openapi_spec_validator(document: dict[str, Any]) -> None:

@@ -5,6 +5,7 @@ that must produce every documented status of every route, each answer matching t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import time
@@ -16,10 +17,12 @@ from typing import Any
 import aiohttp
 import pytest
 
+from rtcc_hub.city.tokens import Area
 from tests.hub.city.conftest import BACK, FRONT, LiveHub
-from tests.hub.city.test_openapi import load_document, operations
+from tests.hub.city.test_openapi import error_codes, load_document, operations, resolve
 
 DOCUMENT = load_document()
+DISK_FULL = "database or disk is full"
 
 
 def _template_of(path: str) -> str:
@@ -61,7 +64,8 @@ def check_against_document(
     status = str(response.status)
     assert status in documented, f"{method} {path} answered undocumented {status}: {body[:200]!r}"
     assert response.headers.get("Cache-Control") == "no-store"
-    spec = documented[status]
+    assert "Server" not in response.headers  # nothing names the software (section 3)
+    spec = resolve(DOCUMENT, documented[status])
     for header in spec.get("headers", {}):
         assert header in response.headers, f"{method} {path} {status} lacks {header}"
     media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
@@ -74,7 +78,7 @@ def check_against_document(
     document = json.loads(body)
     schema = spec["content"][media_type]["schema"]
     if int(status) >= 400:
-        codes = schema["allOf"][1]["properties"]["error"]["enum"]
+        codes = error_codes(DOCUMENT, spec)
         assert document["error"] in codes, (method, path, status, document)
         assert isinstance(document["message"], str)
     jsonschema = pytest.importorskip("jsonschema")
@@ -127,8 +131,9 @@ async def test_every_documented_status_is_produced(live_hub: LiveHub, prober: Pr
     unlock_path = f"/api/v1/unlocks/{uid}"
     camera_path = f"{unlock_path}/cameras/{front}"
 
-    # GET /unlocks/{id}: 200, 401.
-    assert (await call("GET", unlock_path, token=token))[0] == 200
+    # GET /unlocks/{id}: 200 (no ended_reason before the end), 401.
+    status, body = await call("GET", unlock_path, token=token)
+    assert status == 200 and "ended_reason" not in json.loads(body)
     assert (await call("GET", unlock_path, token="not-the-token"))[0] == 401
 
     # Snapshot: 200, 401, 404, 503; stream: 401, 403 (no stream in scope), 404.
@@ -158,6 +163,38 @@ async def test_every_documented_status_is_produced(live_hub: LiveHub, prober: Pr
     assert (await asyncio.wait_for(stream_503, 15))[0] == 503
     live_hub.ha.set_mode(BACK, "ok")
 
+    # 429 busy: a fifth stream of one camera in one unlock while four are open.
+    async with contextlib.AsyncExitStack() as streams:
+        for _ in range(4):
+            response = await streams.enter_async_context(
+                prober.session.get(
+                    live_hub.url + live_path + "/stream",
+                    headers={"Authorization": f"Bearer {live['access_token']}"},
+                )
+            )
+            assert response.status == 200
+        assert (await call("GET", live_path + "/stream", token=live["access_token"]))[0] == 429
+
+    # 503 unavailable: a write the request needs fails; nothing changes.
+    live_hub.faults.error = DISK_FULL
+    try:
+        assert (await call("POST", "/api/v1/unlocks", json={"token": live_hub.token()}))[0] == 503
+        for kind in ("snapshot", "stream"):
+            status, body = await call("GET", f"{live_path}/{kind}", token=live["access_token"])
+            assert (status, json.loads(body)["error"]) == (503, "unavailable")
+        assert (await call("DELETE", unlock_path, token=token))[0] == 503
+    finally:
+        live_hub.faults.error = None
+    assert json.loads((await call("GET", unlock_path, token=token))[1])["status"] == "active"
+
+    # Declined: no access token, no cameras (PROTOCOL.md 3.1).
+    status, body = await call(
+        "POST", "/api/v1/unlocks", json={"token": live_hub.token(area=Area(0.0, 0.0, 500))}
+    )
+    declined = json.loads(body)
+    assert status == 201 and declined["status"] == "declined"
+    assert set(declined) == {"unlock_id", "status", "expires_at"}
+
     # Suspended (sharing paused): 403 not_active for snapshot and stream.
     until = datetime.fromtimestamp(time.time() + 3600, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     await live_hub.set_policy(paused_until=until)
@@ -170,6 +207,8 @@ async def test_every_documented_status_is_produced(live_hub: LiveHub, prober: Pr
     assert (await call("DELETE", unlock_path, token="wrong"))[0] == 401
     assert (await call("DELETE", unlock_path, token=token))[0] == 204
     assert (await call("GET", camera_path + "/snapshot", token=token))[0] == 410
+    ended = json.loads((await call("GET", unlock_path, token=token))[1])
+    assert (ended["status"], ended["ended_reason"]) == ("ended", "hub_closed")
     status, body = await call("DELETE", f"/api/v1/unlocks/{live['unlock_id']}",
                               token=live["access_token"])  # fmt: skip
     assert status == 204
