@@ -46,6 +46,10 @@ PROTOCOL_STATUSES: dict[tuple[str, str], set[str]] = {
     ("get", CAMERA + "/snapshot"): {"200", "401", "403", "404", "410", "503"},
     # 429 `busy`: 4 streams of the camera in the unlock, or 32 in all, are open.
     ("get", CAMERA + "/stream"): {"200", "401", "403", "404", "410", "429", "503"},
+    # Section 7: 429 `busy` while 2 clips of the home are being made; 503 a failed write.
+    ("post", CAMERA + "/clips"): {"202", "400", "401", "403", "404", "410", "429", "503"},
+    ("get", UNLOCK + "/clips/{clip_id}"): {"200", "401", "403", "404", "410"},
+    ("get", UNLOCK + "/clips/{clip_id}/video"): {"200", "401", "403", "404", "409", "410", "503"},
 }
 UNAUTHENTICATED = {
     ("get", "/api/v1/health"),

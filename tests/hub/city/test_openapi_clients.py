@@ -33,6 +33,7 @@ GENERATOR_CONFIG = {
     "content_type_overrides": {
         "image/jpeg": "application/octet-stream",
         "multipart/x-mixed-replace": "application/octet-stream",
+        "video/mp4": "application/octet-stream",
     },
 }
 
@@ -80,14 +81,18 @@ def test_every_operation_and_schema_is_generated(generated_client: Path) -> None
     operations = {p.stem for p in (package / "api").rglob("*.py") if p.stem != "__init__"}
     assert operations == {
         "get_health", "get_open_api", "create_unlock", "get_unlock", "close_unlock",
-        "get_snapshot", "get_stream",
+        "get_snapshot", "get_stream", "request_clip", "get_clip", "get_clip_video",
     }  # fmt: skip
     models = {p.stem for p in (package / "models").glob("*.py")}
-    for model in ("active_unlock", "pending_unlock", "declined_unlock", "unlock_status", "camera"):
+    for model in (
+        "active_unlock", "pending_unlock", "declined_unlock", "unlock_status", "camera", "clip",
+        "clip_status", "clip_window",
+    ):  # fmt: skip
         assert model in models, sorted(models)
     # The snapshot and the stream are bytes, not dropped.
     assert "File(" in (package / "api" / "unlocks" / "get_snapshot.py").read_text()
     assert "File(" in (package / "api" / "unlocks" / "get_stream.py").read_text()
+    assert "File(" in (package / "api" / "clips" / "get_clip_video.py").read_text()
 
 
 @pytest.fixture

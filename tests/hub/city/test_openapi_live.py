@@ -174,6 +174,10 @@ async def test_every_documented_status_is_produced(live_hub: LiveHub, prober: Pr
             )
             assert response.status == 200
         assert (await call("GET", live_path + "/stream", token=live["access_token"]))[0] == 429
+    for _ in range(100):  # the add-on notices the clients gone at their next frame
+        if not live_hub.hub.access.sessions:
+            break
+        await asyncio.sleep(0.05)
 
     # 503 unavailable: a write the request needs fails; nothing changes.
     live_hub.faults.error = DISK_FULL
@@ -222,6 +226,7 @@ async def test_every_documented_status_is_produced(live_hub: LiveHub, prober: Pr
     documented = {
         (method, path, status)
         for method, path, operation in operations(DOCUMENT)
+        if "/clips" not in path  # tests/hub/clips/test_clip_openapi.py produces those
         for status in operation["responses"]
     }
     assert documented - prober.seen == set()

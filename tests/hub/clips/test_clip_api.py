@@ -9,7 +9,7 @@ import hashlib
 import json
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from tests.hub.unit.fakes import Clock, FakeCameras, FakeProcessor
 from tests.hub.unit.helpers import policy_doc
 from tests.support import footage as ft
 from tests.support.city import CityHub
+from tests.support.faults import FaultyConnect
 from tests.support.standin_frigate import StandinFrigate
 
 from .conftest import EPOCH
@@ -44,6 +45,7 @@ class Clips:
     session: aiohttp.ClientSession
     frigate: StandinFrigate
     data_dir: Path
+    faults: FaultyConnect = field(default_factory=FaultyConnect)
 
     @property
     def url(self) -> str:
@@ -130,20 +132,18 @@ async def clips(
     clock = Clock(EPOCH + 600)
     options = parse_options(options_dict(city, control_token=CONTROL, frigate_url=frigate.url))
     data_dir = tmp_path / "data"
-
-    async def create() -> AddOn:
-        return await AddOn.create(
-            options,
-            data_dir,
-            clock=clock,
-            image_processor=FakeProcessor(),  # type: ignore[arg-type]
-            fetch_still=FakeCameras(),
-        )
-
-    addon = await create()
+    faults = FaultyConnect()
+    addon = await AddOn.create(
+        options,
+        data_dir,
+        clock=clock,
+        image_processor=FakeProcessor(),  # type: ignore[arg-type]
+        fetch_still=FakeCameras(),
+        connect=faults,
+    )
     await addon.start()
     async with aiohttp.ClientSession() as session:
-        harness = Clips(addon, city, clock, session, frigate, data_dir)
+        harness = Clips(addon, city, clock, session, frigate, data_dir, faults)
         try:
             yield harness
         finally:
