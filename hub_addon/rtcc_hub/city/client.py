@@ -8,10 +8,12 @@ problems (refused connection, TLS failure, timeout, a malformed answer) become
 
 from __future__ import annotations
 
+import asyncio
 import json
 import ssl
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 from urllib.parse import quote
@@ -85,6 +87,57 @@ class Unlock:
             )
         except (KeyError, TypeError, AttributeError) as err:
             raise CityClientError(f"unexpected unlock document: missing {err}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Clip:
+    """A clip as the city sees it (PROTOCOL.md section 7)."""
+
+    clip_id: str
+    camera_id: str
+    status: str  # preparing, ready, no_footage, failed
+    progress: float
+    start: str
+    end: str
+    bytes: int | None = None
+    sha256: str | None = None
+    receipt: str | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status != "preparing"
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> Clip:
+        try:
+            return cls(
+                clip_id=str(body["clip_id"]),
+                camera_id=str(body["camera_id"]),
+                status=str(body["status"]),
+                progress=float(body.get("progress", 0.0)),
+                start=str(body["start"]),
+                end=str(body["end"]),
+                bytes=body.get("bytes"),
+                sha256=body.get("sha256"),
+                receipt=body.get("receipt"),
+            )
+        except (KeyError, TypeError, ValueError) as err:
+            raise CityClientError(f"unexpected clip document: {err}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Download:
+    """A body saved to a file, with the headers that prove what it is."""
+
+    path: Path
+    bytes: int
+    repr_digest: str | None
+    receipt: str | None
+
+
+def clip_window(start: str | None, end: str | None) -> dict[str, str]:
+    """The body of a clip request: the bounds given (RFC 3339), none for the whole window."""
+    return {key: value for key, value in (("start", start), ("end", end)) if value}
 
 
 def ssl_context_for(cafile: str | None) -> ssl.SSLContext | None:
@@ -202,6 +255,55 @@ class CityClient:
                 # The add-on cut the stream (unlock ended, expired, suspended): that is its end.
                 return
 
+    async def request_clip(
+        self,
+        unlock_id: str,
+        access_token: str,
+        camera_id: str,
+        *,
+        start: str | None = None,
+        end: str | None = None,
+    ) -> Clip:
+        """Ask for a clip of (part of) the unlock's footage window (202)."""
+        url = self._url("unlocks", unlock_id, "cameras", camera_id, "clips")
+        window = clip_window(start, end)
+        body = await self._json(
+            "POST", url, headers=_bearer(access_token), json=window if window else None
+        )
+        return Clip.from_json(body)
+
+    async def clip(self, unlock_id: str, access_token: str, clip_id: str) -> Clip:
+        url = self._url("unlocks", unlock_id, "clips", clip_id)
+        return Clip.from_json(await self._json("GET", url, headers=_bearer(access_token)))
+
+    async def clip_video(
+        self, unlock_id: str, access_token: str, clip_id: str, path: Path
+    ) -> Download:
+        """Download a ready clip to `path` (written as it arrives, renamed when complete)."""
+        url = self._url("unlocks", unlock_id, "clips", clip_id, "video")
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self._timeout.total)
+        partial = path.with_name(path.name + ".part")
+        async with self._request(
+            "GET", url, headers=_bearer(access_token), timeout=timeout
+        ) as response:
+            await _raise_for_error(response)
+            _expect_content_type(response, "video/mp4")
+            size = 0
+            with partial.open("wb") as handle:
+                async for chunk in response.content.iter_chunked(_READ_CHUNK):
+                    handle.write(chunk)
+                    size += len(chunk)
+            if response.content_length is not None and size != response.content_length:
+                partial.unlink(missing_ok=True)
+                raise CityClientError("the clip download was cut off")
+            partial.replace(path)
+            return Download(
+                path,
+                size,
+                response.headers.get("Repr-Digest"),
+                response.headers.get("RTCC-Receipt"),
+            )
+
     async def close_unlock(self, unlock_id: str, access_token: str) -> None:
         """DELETE the unlock: it ends with ``hub_closed``."""
         url = self._url("unlocks", unlock_id)
@@ -309,3 +411,24 @@ async def _raise_for_error(response: aiohttp.ClientResponse) -> None:
 def _expect_content_type(response: aiohttp.ClientResponse, expected: str) -> None:
     if response.content_type != expected:
         raise CityClientError(f"expected {expected}, got {response.content_type or 'nothing'}")
+
+
+type ClipGetter = Callable[[], Awaitable[Clip]]
+
+
+async def wait_for_clip(
+    get: ClipGetter,
+    *,
+    progress: Callable[[float], None] | None = None,
+    interval_s: float = 0.5,
+    timeout_s: float = 3600.0,
+) -> Clip:
+    """Poll a clip (HTTP or relay: pass its `clip` call) until it is no longer preparing."""
+    async with asyncio.timeout(timeout_s):
+        while True:
+            clip = await get()
+            if progress is not None:
+                progress(clip.progress)
+            if clip.finished:
+                return clip
+            await asyncio.sleep(interval_s)

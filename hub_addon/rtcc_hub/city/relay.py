@@ -25,6 +25,7 @@ import secrets
 import ssl
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 from urllib.parse import quote
@@ -34,7 +35,16 @@ from paho.mqtt.packettypes import PacketTypes
 
 from ..relay.config import DEFAULT_TOPIC_PREFIX, check_topic_prefix, parse_broker_url
 from ..relay.mqtt import NO_DELAY, new_properties, paho_logger
-from .client import API_PREFIX, CityApiError, CityClientError, Unlock, _bearer
+from .client import (
+    API_PREFIX,
+    CityApiError,
+    CityClientError,
+    Clip,
+    Download,
+    Unlock,
+    _bearer,
+    clip_window,
+)
 
 MAX_BODY_BYTES = 32 * 1024 * 1024  # bounds what a hostile home can make the city buffer
 MAX_PARTS = 4096
@@ -488,3 +498,45 @@ class RelayHome:
 
     async def close_unlock(self, unlock_id: str, access_token: str) -> None:
         await self._call("DELETE", _api("unlocks", unlock_id), access_token)
+
+    async def request_clip(
+        self,
+        unlock_id: str,
+        access_token: str,
+        camera_id: str,
+        *,
+        start: str | None = None,
+        end: str | None = None,
+    ) -> Clip:
+        window = clip_window(start, end)
+        answer = await self._call(
+            "POST",
+            _api("unlocks", unlock_id, "cameras", camera_id, "clips"),
+            access_token,
+            body=json.dumps(window).encode() if window else b"",
+            content_type="application/json" if window else None,
+        )
+        return Clip.from_json(answer.json())
+
+    async def clip(self, unlock_id: str, access_token: str, clip_id: str) -> Clip:
+        answer = await self._call("GET", _api("unlocks", unlock_id, "clips", clip_id), access_token)
+        return Clip.from_json(answer.json())
+
+    async def clip_video(
+        self, unlock_id: str, access_token: str, clip_id: str, path: Path
+    ) -> Download:
+        """The clip's video (its parts joined) saved to `path`."""
+        answer = await self._call(
+            "GET", _api("unlocks", unlock_id, "clips", clip_id, "video"), access_token
+        )
+        if answer.content_type != "video/mp4":
+            raise CityClientError(f"expected video/mp4, got {answer.content_type or 'nothing'}")
+        partial = path.with_name(path.name + ".part")
+        await asyncio.to_thread(partial.write_bytes, answer.body)
+        partial.replace(path)
+        return Download(
+            path,
+            len(answer.body),
+            answer.headers.get("repr-digest"),
+            answer.headers.get("rtcc-receipt"),
+        )

@@ -20,7 +20,8 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 ALGORITHM = "EdDSA"
-SCOPES = ("snapshot", "stream")
+SCOPES = ("snapshot", "stream", "clip")
+MAX_FOOTAGE_S = 2 * 3600
 MAX_WINDOW_S = 24 * 60 * 60
 
 
@@ -66,14 +67,36 @@ class Area:
         return {"lat": float(self.lat), "lon": float(self.lon), "radius_m": self.radius_m}
 
 
+@dataclass(frozen=True, slots=True)
+class Footage:
+    """The recorded window a clip unlock asks for (Unix seconds; PROTOCOL.md 3.1 `footage`)."""
+
+    start: int
+    end: int
+
+    def claim(self, exp: int) -> dict[str, int]:
+        for value in (self.start, self.end):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TokenInputError("footage start and end must be whole Unix seconds")
+        if not self.start < self.end:
+            raise TokenInputError("footage must end after it starts")
+        if self.end > exp:
+            raise TokenInputError("footage must end no later than the unlock expires")
+        if self.end - self.start > MAX_FOOTAGE_S:
+            raise TokenInputError(f"footage may span at most {MAX_FOOTAGE_S} seconds")
+        return {"start": self.start, "end": self.end}
+
+
 def normalise_scope(scope: Sequence[str]) -> list[str]:
     """Validate a scope and return it without duplicates, in protocol order."""
     requested = {item.strip() for item in scope if item.strip()}
     if not requested:
-        raise TokenInputError("scope must name at least one of: snapshot, stream")
+        raise TokenInputError("scope must name at least one of: snapshot, stream, clip")
     unknown = sorted(requested - set(SCOPES))
     if unknown:
-        raise TokenInputError(f"unknown scope {', '.join(unknown)} (allowed: snapshot, stream)")
+        raise TokenInputError(
+            f"unknown scope {', '.join(unknown)} (allowed: snapshot, stream, clip)"
+        )
     return [item for item in SCOPES if item in requested]
 
 
@@ -88,6 +111,7 @@ def build_claims(
     not_before: datetime | int | None = None,
     jti: str | None = None,
     now: int | None = None,
+    footage: Footage | None = None,
 ) -> dict[str, Any]:
     """The claim set of PROTOCOL.md 3.1: ``iat`` = now, ``nbf`` = now unless given,
     ``exp`` = ``nbf`` + ``duration_s``, ``jti`` random unless given."""
@@ -110,7 +134,8 @@ def build_claims(
         nbf = not_before
     if jti is not None and not jti.strip():
         raise TokenInputError("jti must not be empty when given")
-    return {
+    scopes = normalise_scope(scope)
+    claims: dict[str, Any] = {
         "iss": issuer,
         "aud": audience,
         "jti": jti if jti is not None else secrets.token_urlsafe(16),
@@ -119,8 +144,14 @@ def build_claims(
         "exp": nbf + duration_s,
         "incident": incident.claim(),
         "area": area.claim(),
-        "scope": normalise_scope(scope),
+        "scope": scopes,
     }
+    # `footage` exactly when the scope has `clip` (the add-on refuses anything else).
+    if ("clip" in scopes) != (footage is not None):
+        raise TokenInputError("a clip scope needs its footage window, and only it has one")
+    if footage is not None:
+        claims["footage"] = footage.claim(claims["exp"])
+    return claims
 
 
 def sign_claims(
@@ -148,6 +179,7 @@ def sign_unlock_token(
     kid: str | None = None,
     jti: str | None = None,
     now: int | None = None,
+    footage: Footage | None = None,
 ) -> str:
     claims = build_claims(
         issuer=issuer,
@@ -159,6 +191,7 @@ def sign_unlock_token(
         not_before=not_before,
         jti=jti,
         now=now,
+        footage=footage,
     )
     return sign_claims(private_key, claims, kid=kid)
 

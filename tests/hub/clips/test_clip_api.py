@@ -460,5 +460,71 @@ async def test_a_clip_over_a_relay_in_parts(
                 view = await relay.request(home_id, "GET", base_path, authorization=bearer)
                 key = load_pem_public_key(json.loads(view.body)["receipt_key"].encode())
                 verify_receipt(key, video.body, clip["receipt"])  # type: ignore[arg-type]
+                # The same through the library's relay home (the calls of CityClient).
+                from rtcc_hub.city.client import wait_for_clip
+
+                home = relay.home(home_id)
+                token_value = unlock["access_token"]
+                again = await home.request_clip(
+                    unlock["unlock_id"], token_value, camera, end=rfc3339(EPOCH + 12)
+                )
+                done = await wait_for_clip(
+                    lambda: home.clip(unlock["unlock_id"], token_value, again.clip_id),
+                    interval_s=0.1,
+                    timeout_s=60,
+                )
+                saved = await home.clip_video(
+                    unlock["unlock_id"], token_value, done.clip_id, tmp_path / "relay.mp4"
+                )
+                assert saved.bytes == done.bytes and saved.receipt == done.receipt
+                verify_receipt(key, saved.path.read_bytes(), str(saved.receipt))  # type: ignore[arg-type]
         finally:
             await addon.stop()
+
+
+async def test_the_city_library_asks_waits_downloads_and_verifies(
+    clips: Clips, tmp_path: Path
+) -> None:
+    from rtcc_hub.city.client import CityClient, wait_for_clip
+    from rtcc_hub.city.keys import load_public_key_pem
+    from rtcc_hub.city.tokens import Area as CityArea
+    from rtcc_hub.city.tokens import Footage, TokenInputError, build_claims
+    from rtcc_hub.city.tokens import Incident as CityIncident
+
+    await clips.policy()
+    # The library refuses what the add-on would refuse: clip without footage, and back.
+    for scope, footage in ((["clip"], None), (["snapshot"], Footage(int(EPOCH), int(EPOCH) + 10))):
+        with pytest.raises(TokenInputError, match="footage"):
+            build_claims(
+                issuer="jackson-rtcc",
+                audience=clips.addon.home_id,
+                incident=CityIncident(id="I", offense="burglary", case_number="C"),
+                area=CityArea(lat=32.2988, lon=-90.1848, radius_m=500),
+                scope=scope,
+                duration_s=600,
+                footage=footage,
+            )
+    unlock = await clips.unlock()
+    async with CityClient(clips.url) as city:
+        camera = unlock["cameras"][0]["id"]
+        clip = await city.request_clip(
+            unlock["unlock_id"], unlock["access_token"], camera, end=rfc3339(EPOCH + 15)
+        )
+        assert clip.status == "preparing"
+        seen: list[float] = []
+        clip = await wait_for_clip(
+            lambda: city.clip(unlock["unlock_id"], unlock["access_token"], clip.clip_id),
+            progress=seen.append,
+            interval_s=0.1,
+            timeout_s=60,
+        )
+        assert clip.status == "ready" and seen[-1] == 1.0
+        download = await city.clip_video(
+            unlock["unlock_id"], unlock["access_token"], clip.clip_id, tmp_path / "clip.mp4"
+        )
+        assert download.bytes == clip.bytes and download.receipt == clip.receipt
+        view = await city.status(unlock["unlock_id"], unlock["access_token"])
+        assert view.raw is not None
+        key = load_public_key_pem(view.raw["receipt_key"])
+        receipt = verify_receipt(key, download.path.read_bytes(), str(download.receipt))
+        assert receipt.claims["kind"] == "clip"
