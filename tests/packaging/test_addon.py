@@ -147,6 +147,7 @@ def test_the_add_on_reads_every_schema_key(config: dict[str, Any], tmp_path: Pat
     (the core drops unknown keys under the Supervisor, so a typo would go unnoticed)."""
     assert set(config["schema"]) == {
         "hubs", "city_port", "control_port", "certfile", "keyfile", "city_http", "relays",
+        "frigate_url",
     }  # fmt: skip
     relay_keys = set(config["schema"]["relays"][0])
     assert relay_keys == {
@@ -163,6 +164,7 @@ def test_the_add_on_reads_every_schema_key(config: dict[str, Any], tmp_path: Pat
         "certfile": "/ssl/fullchain.pem",
         "keyfile": "/ssl/privkey.pem",
         "city_http": False,
+        "frigate_url": "http://frigate.local:5000/",
         "relays": [
             {
                 "hub": "jackson-rtcc",
@@ -179,6 +181,7 @@ def test_the_add_on_reads_every_schema_key(config: dict[str, Any], tmp_path: Pat
     }
     parsed = parse_options(document, supervisor=True)
     assert parsed.city_http is False
+    assert parsed.frigate_url == "http://frigate.local:5000"
     [relay] = parsed.relays
     assert (relay.hub, relay.url, relay.username, relay.password) == (
         "jackson-rtcc", "mqtts://broker.city.example", "home", "secret",
@@ -191,6 +194,7 @@ def test_the_add_on_reads_every_schema_key(config: dict[str, Any], tmp_path: Pat
     defaults = parse_options(config["options"], supervisor=True)
     assert defaults.hubs == ()
     assert (defaults.city_http, defaults.relays) == (True, ())
+    assert defaults.frigate_url == "http://ccab4aaf-frigate:5000"  # the Frigate add-on
 
 
 def test_translations_describe_every_option(
