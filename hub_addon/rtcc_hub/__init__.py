@@ -1,3 +1,3 @@
 """rtcc_hub: the add-on that enforces resident-controlled camera sharing."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
