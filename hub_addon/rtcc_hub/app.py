@@ -220,11 +220,10 @@ class AddOn:
         owner removed from `hubs` (say a key leaked) end as `revoked` — their tokens must not
         keep working until their windows end —, and expiry, timeouts and the policy apply."""
         state = self.state
-        opened = state.ledger.open_unlocks()
-        if not opened:
+        if not state.ledger.open_unlocks():
             return
         async with state.change() as change:
-            for unlock in opened:
+            for unlock in change.open_unlocks():
                 if self.options.hub(unlock.hub) is None:
                     stage_transition(change, unlock, UnlockStatus.ENDED, EndReason.REVOKED)
                 elif next(policy_effects(unlock, change.policy, change.now), None) is not None:

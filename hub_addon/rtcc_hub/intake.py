@@ -20,14 +20,7 @@ from .policy import Accept, Decision, Decline, Pending, Policy, decide
 from .refusals import RefusalAudit
 from .state import Change, HomeState
 from .status import AuditEvent, RefusalReason, UnlockStatus
-from .storage import (
-    StorageError,
-    claim_jti,
-    jti_seen,
-    quota_count,
-    quota_nth_oldest,
-    record_unlock_time,
-)
+from .storage import StorageError, jti_seen, quota_count, quota_nth_oldest
 from .timefmt import rfc3339
 from .tokens import TokenError, UnlockClaims, verify_unlock_token
 from .transitions import stage_status_entry
@@ -75,7 +68,6 @@ def quota_retry_after(quota: int, nth_oldest: float | None, now: float) -> int:
 class _Lookup:
     seen: bool
     count: int
-    nth_oldest: float | None
 
 
 def new_unlock(
@@ -171,21 +163,31 @@ class UnlockIntake:
 
             def lookup(conn: Any) -> _Lookup:
                 count = quota_count(conn, hub, since)
-                nth = (
-                    quota_nth_oldest(conn, hub, since, count - quota)
-                    if count >= quota > 0
-                    else None
-                )
-                return _Lookup(jti_seen(conn, hub, claims.jti), count, nth)
+                return _Lookup(jti_seen(conn, hub, claims.jti), count)
 
             try:
                 found = await state.store.read(lookup)
             except StorageError as err:
                 raise DomainError(ErrorCode.UNAVAILABLE) from err
-            if found.seen:
+            # Unlocks staged before this one and not yet stored count too (group commit): they
+            # are the newest, after every stored one.
+            pending = change.quota_pending(hub, since)
+            count = found.count + len(pending)
+            if found.seen or change.jti_pending(hub, claims.jti):
                 refusal = (RefusalReason.REPLAYED_JTI, DomainError(ErrorCode.INVALID_TOKEN))
-            elif found.count >= quota:
-                retry = quota_retry_after(quota, found.nth_oldest, change.now)
+            elif count >= quota:
+                nth = count - quota  # from the oldest: it must leave the window first
+                oldest: float | None = None
+                if quota > 0 and nth < found.count:
+                    try:
+                        oldest = await state.store.read(
+                            lambda conn: quota_nth_oldest(conn, hub, since, nth)
+                        )
+                    except StorageError as err:
+                        raise DomainError(ErrorCode.UNAVAILABLE) from err
+                elif quota > 0:
+                    oldest = pending[nth - found.count]
+                retry = quota_retry_after(quota, oldest, change.now)
                 refusal = (
                     RefusalReason.QUOTA_EXCEEDED,
                     DomainError(ErrorCode.QUOTA_EXCEEDED, headers={"Retry-After": str(retry)}),
@@ -214,9 +216,8 @@ class UnlockIntake:
 
     def _stage_new(self, change: Change, claims: UnlockClaims) -> tuple[Unlock, str | None]:
         now, policy = change.now, change.policy
-        change.sql(
-            claim_jti(claims.iss, claims.jti, claims.exp), record_unlock_time(claims.iss, now)
-        )
+        change.claim_jti(claims.iss, claims.jti, claims.exp)
+        change.record_unlock_time(claims.iss, now)
         decision = decide(policy, claims, now)
         hub_config = next((h for h in self._hubs if h.id == claims.iss), None)
         unlock, token = new_unlock(

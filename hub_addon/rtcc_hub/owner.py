@@ -88,7 +88,7 @@ class OwnerControl:
                 AuditEvent.POLICY_CHANGED,
                 {"revision": new.revision, "changed": changed_fields(old, new)},
             )
-            for unlock in self._state.ledger.open_unlocks():
+            for unlock in change.open_unlocks():
                 stage_policy_effects(change, unlock, new)
         return new
 
@@ -117,7 +117,7 @@ class OwnerControl:
     async def revoke_all(self) -> dict[str, Any]:
         revoked: list[str] = []
         async with self._state.change() as change:
-            for unlock in self._state.ledger.open_unlocks():
+            for unlock in change.open_unlocks():
                 current = _with_due(change, unlock)
                 if current.open:
                     stage_transition(change, current, UnlockStatus.ENDED, EndReason.REVOKED)

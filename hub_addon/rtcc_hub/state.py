@@ -1,16 +1,22 @@
 """The home's state in memory, and the one way it changes: a `Change`, stored, then applied.
 
 Every mutation of what is persisted — unlocks, their traffic, the totals, the policy, the audit
-chain — is staged on a `Change` inside `async with state.change() as change:`. On leaving the
-block the staged statements are written in one transaction on the writer thread; only when that
-committed are the staged versions put into memory and the new audit entries told to listeners.
-If the write fails (disk full, database locked for more than 5 s, I/O error) nothing in memory
-has changed: the request that needed the write gets `503 unavailable`, the audit chain and every
-mirror are exactly as stored, and the next change starts from there (PROTOCOL.md section 1).
+chain, replayed jtis and quota rows — is staged on a `Change` inside
+`async with state.change() as change:`. On leaving the block the change is queued for the
+writer; only once its transaction committed is it put into memory and are its audit entries
+told to listeners. If the write fails (disk full, database locked for more than 5 s, I/O error)
+nothing in memory changes: the request that needed it gets `503 unavailable`, the audit chain
+and every mirror are exactly as stored, and later changes start from there (PROTOCOL.md
+section 1).
 
-Changes run one at a time (an asyncio lock; SQLite has one writer anyway), so whatever a change
-reads from memory while it is being staged is still true when it commits. Readers never wait:
-they see memory, which holds the last committed state.
+Group commit. Changes are staged one at a time (an asyncio lock around the block, which holds
+no I/O but the reads a change needs), each on top of the changes staged before it and not yet
+stored: it sees their unlocks, policy, audit head, jtis and quota rows. Whatever has queued up
+while one transaction was being written goes into the next one, so a slow disk costs one
+fsync per batch, not one per request. A failed batch fails every change in it and every change
+staged on top of one of them; a change staged on the stored state alone still commits.
+
+Readers never wait: they see memory, which holds the last committed state.
 """
 
 from __future__ import annotations
@@ -19,10 +25,10 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
-from .audit import AuditLog, Entry, canonical, make_entry
+from .audit import AuditLog, Entry, Head, canonical, make_entry
 from .errors import DomainError, ErrorCode
 from .ledger import Counters, Ledger
 from .logthrottle import LogThrottle
@@ -34,6 +40,8 @@ from .storage import (
     StorageError,
     Store,
     append_audit,
+    claim_jti,
+    record_unlock_time,
     save_unlock,
     set_meta,
 )
@@ -47,15 +55,21 @@ type Clock = Callable[[], float]
 class Change:
     """Writes staged for one transaction, and what memory takes once they are stored."""
 
-    def __init__(self, state: HomeState) -> None:
+    def __init__(self, state: HomeState, parent: Change | None, deadline: float) -> None:
         self._state = state
+        self.parent = parent  # the change staged before this one, not yet stored
+        self.deadline = deadline  # time.monotonic(): past it, the write fails
         self.now = state.clock()
+        self.applied = False
+        self.failed = False
         self._statements: list[Statement] = []
         self._entries: list[Entry] = []
         self._unlocks: dict[str, Unlock] = {}
         self._traffic: dict[str, list[Callable[[Traffic], None]]] = {}
         self._counters: list[Callable[[Counters], None]] = []
         self._policy: Policy | None = None
+        self._jtis: set[tuple[str, str]] = set()
+        self._quota: list[tuple[str, float]] = []
         self._after: list[Callable[[], None]] = []
 
     @property
@@ -67,18 +81,60 @@ class Change:
             or self._traffic
             or self._counters
             or self._policy
+            or self._jtis
+            or self._quota
         )
 
-    # what the change sees: its own staged versions over the stored state
+    def _pending(self) -> Iterator[Change]:
+        """This change, then those staged before it and not yet stored (newest first)."""
+        change: Change | None = self
+        while change is not None and not change.applied:
+            yield change
+            change = change.parent
+
+    @property
+    def tainted(self) -> bool:
+        """Staged on top of a change whose write failed: what it saw never became true."""
+        return any(change.failed for change in self._pending() if change is not self)
+
+    # what the change sees: the staged versions over the stored state --------------------------
 
     @property
     def policy(self) -> Policy:
-        return self._policy if self._policy is not None else self._state.policy
+        for change in self._pending():
+            if change._policy is not None:
+                return change._policy
+        return self._state.policy
 
     def unlock(self, unlock_id: str) -> Unlock | None:
-        return self._unlocks.get(unlock_id) or self._state.ledger.get(unlock_id)
+        for change in self._pending():
+            if unlock_id in change._unlocks:
+                return change._unlocks[unlock_id]
+        return self._state.ledger.get(unlock_id)
 
-    # staging
+    def open_unlocks(self) -> list[Unlock]:
+        """Every unlock not ended, with the versions staged so far (new ones included)."""
+        seen: dict[str, Unlock] = {u.unlock_id: u for u in self._state.ledger.open_unlocks()}
+        for change in reversed(list(self._pending())):  # oldest first: newest wins
+            seen.update(change._unlocks)
+        return [unlock for unlock in seen.values() if unlock.open]
+
+    def jti_pending(self, hub: str, jti: str) -> bool:
+        return any((hub, jti) in change._jtis for change in self._pending())
+
+    def quota_pending(self, hub: str, since: float) -> list[float]:
+        """Unlock times of `hub` after `since` staged but not yet stored, oldest first."""
+        times = [ts for change in self._pending() for h, ts in change._quota if h == hub]
+        return sorted(ts for ts in times if ts > since)
+
+    def _head(self) -> Head:
+        for change in self._pending():
+            if change._entries:
+                last = change._entries[-1]
+                return Head(last["seq"], last["hash"])
+        return self._state.audit.head
+
+    # staging ----------------------------------------------------------------------------------
 
     def audit(
         self,
@@ -88,11 +144,9 @@ class Change:
         unlock_id: str | None = None,
         hub: str | None = None,
     ) -> Entry:
-        head = self._state.audit.head
-        if self._entries:
-            last = self._entries[-1]
-            head = type(head)(last["seq"], last["hash"])
-        entry = make_entry(head, self._state.clock(), event, detail, unlock_id=unlock_id, hub=hub)
+        entry = make_entry(
+            self._head(), self._state.clock(), event, detail, unlock_id=unlock_id, hub=hub
+        )
         self._entries.append(entry)
         return entry
 
@@ -108,6 +162,15 @@ class Change:
     def set_policy(self, policy: Policy) -> None:
         self._policy = policy
 
+    def claim_jti(self, hub: str, jti: str, exp: float) -> None:
+        """Record a jti (the caller checked it is neither stored nor pending)."""
+        self._jtis.add((hub, jti))
+        self._statements.append(claim_jti(hub, jti, exp))
+
+    def record_unlock_time(self, hub: str, ts: float) -> None:
+        self._quota.append((hub, ts))
+        self._statements.append(record_unlock_time(hub, ts))
+
     def sql(self, *statements: Statement) -> None:
         self._statements.extend(statements)
 
@@ -115,10 +178,13 @@ class Change:
         """Run once the change is stored and applied (never if the write failed)."""
         self._after.append(callback)
 
-    # committing (HomeState only)
+    # committing (HomeState only) -----------------------------------------------------------
 
     def statements(self) -> list[Statement]:
+        """Its statements; rows it shares with pending changes are written with their effects
+        too, so that whichever change of a batch writes a row last writes it whole."""
         state = self._state
+        pending = list(reversed(list(self._pending())))  # oldest first, self last
         out = list(self._statements)
         if self._policy is not None:
             out.append(set_meta("policy", state.policy_json(self._policy)))
@@ -127,13 +193,15 @@ class Change:
             if unlock is None:  # traffic of an unlock that does not exist: nothing to store
                 continue
             traffic = state.ledger.traffic(unlock_id).copy()
-            for mutate in self._traffic.get(unlock_id, ()):
-                mutate(traffic)
+            for change in pending:
+                for mutate in change._traffic.get(unlock_id, ()):
+                    mutate(traffic)
             out.append(save_unlock(unlock_id, unlock.to_storage(traffic)))
         if self._counters:
             counters = state.counters.copy()
-            for count in self._counters:
-                count(counters)
+            for change in pending:
+                for count in change._counters:
+                    count(counters)
             out.append(set_meta("counters", counters.to_storage()))
         out.extend(append_audit(entry["seq"], canonical(entry)) for entry in self._entries)
         return out
@@ -150,6 +218,8 @@ class Change:
                     mutate(state.ledger.traffic(unlock_id))
         for count in self._counters:
             count(state.counters)
+        self.applied = True
+        self.parent = None  # nothing earlier is pending any more
         state.audit.advance(self._entries)
         for callback in self._after:
             try:
@@ -181,7 +251,10 @@ class HomeState:
         self.audit = audit
         self.clock = clock
         self.policy_json = policy_json
-        self._lock = asyncio.Lock()
+        self._stage = asyncio.Lock()
+        self._last: Change | None = None  # the newest change staged and not yet stored
+        self._queue: list[tuple[Change, asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
         self._failures = LogThrottle(_LOGGER, "a write failed")
 
     @contextlib.asynccontextmanager
@@ -192,40 +265,59 @@ class HomeState:
         deadline = time.monotonic() + timeout_s
         try:
             async with asyncio.timeout(timeout_s):
-                await self._lock.acquire()
+                await self._stage.acquire()
         except TimeoutError as err:
             self._failures.warning("the previous writes are still waiting for the database")
             raise DomainError(ErrorCode.UNAVAILABLE) from err
-        committing = False
         try:
-            change = Change(self)
+            parent = self._last if self._last is not None and not self._last.applied else None
+            if parent is not None and (parent.failed or parent.tainted):
+                parent = None
+            change = Change(self, parent, deadline)
             yield change
             if change.empty:
                 return
-            # The write and its application to memory are one step that a cancelled caller
-            # (a client gone mid-request) cannot cut in two: the task finishes on its own and
-            # releases the lock; the caller only waits for it.
-            commit = asyncio.create_task(self._commit(change, deadline))
-            committing = True
-            commit.add_done_callback(_retrieve)
-            await asyncio.shield(commit)
+            stored: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._queue.append((change, stored))
+            self._last = change
+            if self._writer is None or self._writer.done():
+                self._writer = asyncio.create_task(self._write_queue(), name="rtcc writer")
         finally:
-            if not committing:
-                self._lock.release()
+            self._stage.release()
+        # The write and its application to memory run in the writer task: a cancelled caller
+        # (a client gone mid-request) cannot cut them in two; it only stops waiting.
+        await asyncio.shield(stored)
 
-    async def _commit(self, change: Change, deadline: float) -> None:
-        try:
+    async def _write_queue(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue, []
+            doomed = [(c, f) for c, f in batch if c.tainted]
+            batch = [(c, f) for c, f in batch if not c.tainted]
+            self._fail(doomed, "staged on a write that failed")
+            if not batch:
+                continue
+            statements = [s for change, _ in batch for s in change.statements()]
             try:
-                await self.store.write(change.statements(), deadline=deadline)
+                await self.store.write(
+                    statements, deadline=min(change.deadline for change, _ in batch)
+                )
             except StorageError as err:
-                self._failures.warning(str(err))
-                raise DomainError(ErrorCode.UNAVAILABLE) from err
-            change.apply()
-        finally:
-            self._lock.release()
+                self._fail(batch, str(err))
+                continue
+            except BaseException as err:  # never leave a caller waiting forever
+                self._fail(batch, repr(err))
+                raise
+            for change, stored in batch:
+                change.apply()
+                if not stored.done():
+                    stored.set_result(None)
 
-
-def _retrieve(task: asyncio.Task[None]) -> None:
-    # The caller may have been cancelled and never look at the outcome.
-    if not task.cancelled():
-        task.exception()
+    def _fail(self, batch: list[tuple[Change, asyncio.Future[None]]], why: str) -> None:
+        if not batch:
+            return
+        self._failures.warning(why)
+        for change, stored in batch:
+            change.failed = True
+            if not stored.done():
+                stored.set_exception(DomainError(ErrorCode.UNAVAILABLE))
+                stored.exception()  # retrieved: a cancelled caller may never look
