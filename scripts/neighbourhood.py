@@ -236,7 +236,7 @@ class SharedProcessor(ImageProcessor):
         super().close()
 
 
-def _turbojpeg_lib() -> str | None:
+def turbojpeg_lib() -> str | None:
     if os.environ.get("RTCC_TURBOJPEG_LIB"):
         return os.environ["RTCC_TURBOJPEG_LIB"]
     import demo_scene  # noqa: PLC0415 - numpy only when the scene is needed
@@ -374,7 +374,7 @@ class Neighbourhood:
         ids = await _bounded(self._first_start(d) for d in dirs)
         passwords = self.broker.add_homes(ids)
         if not self.light:
-            self._processor = SharedProcessor(lib_path=_turbojpeg_lib())
+            self._processor = SharedProcessor(lib_path=turbojpeg_lib())
         fetch = self.fetch_still or (None if self.light else scene_still())
         centre = self.centre
 
