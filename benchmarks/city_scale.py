@@ -57,11 +57,12 @@ from rtcc_hub.app import AddOn, open_state  # noqa: E402
 from rtcc_hub.city.broadcast import broadcast  # noqa: E402
 from rtcc_hub.city.client import CityClient  # noqa: E402
 from rtcc_hub.city.keys import load_private_key, write_private_key  # noqa: E402
-from rtcc_hub.city.registry import load_homes  # noqa: E402
+from rtcc_hub.city.registry import EnrolledHome, load_homes, save_homes  # noqa: E402
 from rtcc_hub.city.relay import CityRelay  # noqa: E402
 from rtcc_hub.city.tokens import Area, Incident, sign_unlock_token  # noqa: E402
 from rtcc_hub.imaging import ImageProcessor  # noqa: E402
 from rtcc_hub.options import parse_options  # noqa: E402
+from rtcc_hub.timefmt import rfc3339  # noqa: E402
 from tests.support.broker import Broker  # noqa: E402
 from tests.support.city import CityHub, area_at  # noqa: E402
 
@@ -206,6 +207,7 @@ class Round:
 class Scale:
     homes: int
     light: bool
+    processes: int
     start_s: float
     rss_per_home: float
     fds_per_home: float
@@ -217,30 +219,140 @@ class Scale:
         return statistics.median(r.seconds for r in self.rounds)
 
 
-async def run_scale(
-    work: Path, broker: Broker, hub: CityHub, key: Path, homes: int, rounds: int, light: bool
-) -> Scale:
-    base = work / f"{'light' if light else 'real'}-{homes}"
-    entry = HubEntry(hub.hub_id, hub.name, hub.public_pem)
+class ParentEnrolment:
+    """In a homes process: the broker is the parent's; it enrols the homes (line protocol)."""
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+
+    def url(self, kind: str) -> str:
+        return self._url
+
+    def add_homes(self, home_ids: Sequence[str]) -> dict[str, str]:
+        _say({"enrol": list(home_ids)})
+        passwords: dict[str, str] = json.loads(sys.stdin.readline())["passwords"]
+        return passwords
+
+
+def _say(message: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(message) + "\n")
+    sys.stdout.flush()
+
+
+async def homes_child(config: dict[str, Any]) -> None:
+    """One neighbourhood in this process, measured from before its first home to all online."""
+    raise_descriptor_limit()
     rss0, fds0, threads0 = rss_bytes(), open_descriptors(), threading.active_count()
     started = time.perf_counter()
     async with Neighbourhood(
-        base / "homes", broker=broker, hub=entry, centre=CENTRE, count=homes, seed=homes,
-        radius_m=RADIUS_M, light=light, connect_timeout_s=600.0,
+        Path(config["dir"]), broker=ParentEnrolment(config["url"]),
+        hub=HubEntry(**config["hub"]), centre=CENTRE, count=config["count"],
+        seed=config["seed"], radius_m=RADIUS_M, light=config["light"], connect_timeout_s=600.0,
     ) as hood:  # fmt: skip
+        _say(
+            {
+                "ready": {
+                    "start_s": time.perf_counter() - started,
+                    "rss": rss_bytes() - rss0,
+                    "fds": open_descriptors() - fds0,
+                    "threads": threading.active_count() - threads0,
+                    "homes": [home.home_id for home in hood.homes],
+                    "expected": sorted(hood.expected_accepting()),
+                }
+            }
+        )
+        await asyncio.to_thread(sys.stdin.readline)  # "stop", or the parent went away
+    _say({"stopped": True})
+
+
+class Homes:
+    """A homes process (`--homes-child`), enrolled on the parent's broker as it asks."""
+
+    def __init__(self, broker: Broker, config: dict[str, Any]) -> None:
+        self.broker = broker
+        self.process = subprocess.Popen(
+            [sys.executable, __file__, "--homes-child", json.dumps(config)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    async def _line(self) -> dict[str, Any]:
+        assert self.process.stdout is not None
+        text = await asyncio.to_thread(self.process.stdout.readline)
+        if not text:
+            raise RuntimeError(f"a homes process ended (exit {self.process.wait()})")
+        message: dict[str, Any] = json.loads(text)
+        return message
+
+    def _write(self, text: str) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(text)
+        self.process.stdin.flush()
+
+    async def start(self) -> dict[str, Any]:
+        while True:
+            message = await self._line()
+            if "enrol" in message:
+                passwords = self.broker.add_homes(message["enrol"])
+                self._write(json.dumps({"passwords": passwords}) + "\n")
+            else:
+                ready: dict[str, Any] = message["ready"]
+                return ready
+
+    async def stop(self) -> None:
+        with contextlib.suppress(BrokenPipeError, OSError):
+            self._write("stop\n")
+        try:
+            await asyncio.to_thread(self.process.wait, 120)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def shard_sizes(homes: int, processes: int) -> list[int]:
+    return [homes // processes + (1 if i < homes % processes else 0) for i in range(processes)]
+
+
+async def run_scale(
+    work: Path,
+    broker: Broker,
+    hub: CityHub,
+    key: Path,
+    homes: int,
+    rounds: int,
+    light: bool,
+    processes: int = 1,
+) -> Scale:
+    base = work / f"{'light' if light else 'real'}-{homes}"
+    entry = {"id": hub.hub_id, "name": hub.name, "public_key_pem": hub.public_pem}
+    configs = [
+        {"dir": str(base / f"homes-{i}"), "url": broker.url("mqtt"), "hub": entry,
+         "count": count, "seed": homes * 100 + i, "light": light}
+        for i, count in enumerate(shard_sizes(homes, processes))
+    ]  # fmt: skip
+    children = [Homes(broker, config) for config in configs]
+    measured: list[Round] = []
+    try:
+        started = time.perf_counter()
+        readies = await asyncio.gather(*(child.start() for child in children))
         start_s = time.perf_counter() - started
-        rss = (rss_bytes() - rss0) / homes
-        fds = (open_descriptors() - fds0) / homes
-        threads = (threading.active_count() - threads0) / homes
+        ids = [home_id for ready in readies for home_id in ready["homes"]]
+        expected = sorted(home_id for ready in readies for home_id in ready["expected"])
         registry = base / "homes.json"
-        hood.write_registry(registry)
-        expected = sorted(hood.expected_accepting())
+        now = rfc3339(time.time())
+        enrolled = [EnrolledHome(h, f"neighbour {i + 1}", now) for i, h in enumerate(ids)]
+        save_homes(registry, enrolled)
         city = City(broker, registry, key, hub.hub_id)
-        measured: list[Round] = []
         try:
             await city.line()  # connected
             for _ in range(rounds):
-                broker0, homes0 = cpu_seconds(broker.pid), time.process_time()
+                broker0 = cpu_seconds(broker.pid)
+                homes0 = sum(cpu_seconds(child.pid) for child in children)
                 report = await city.round()
                 times = report["times"]
                 measured.append(
@@ -250,7 +362,7 @@ async def run_scale(
                         p99=percentile(times, 0.99),
                         messages_per_s=2 * homes / report["seconds"],
                         broker_cpu_s=cpu_seconds(broker.pid) - broker0,
-                        homes_cpu_s=time.process_time() - homes0,
+                        homes_cpu_s=sum(cpu_seconds(child.pid) for child in children) - homes0,
                         city_cpu_s=report["cpu_s"],
                         signing_s=report["signing_s"],
                         correct=report["accepted"] == expected
@@ -260,13 +372,25 @@ async def run_scale(
                 )
         finally:
             city.close()
-    return Scale(homes, light, start_s, rss, fds, threads, measured)
+    finally:
+        await asyncio.gather(*(child.stop() for child in children))
+    return Scale(
+        homes,
+        light,
+        processes,
+        start_s,
+        sum(r["rss"] for r in readies) / homes,
+        sum(r["fds"] for r in readies) / homes,
+        sum(r["threads"] for r in readies) / homes,
+        measured,
+    )
 
 
 def print_scale(scale: Scale) -> None:
     kind = "light" if scale.light else "real"
+    where = "one process" if scale.processes == 1 else f"{scale.processes} processes"
     print(
-        f"{scale.homes:>6} {kind:>5} homes: started in {scale.start_s:.1f} s,"
+        f"{scale.homes:>6} {kind:>5} homes in {where}: started in {scale.start_s:.1f} s,"
         f" {scale.rss_per_home / 1024:.0f} KiB/home (RSS delta / K),"
         f" {scale.fds_per_home:.1f} descriptors and {scale.threads_per_home:.1f} threads per home"
     )
@@ -282,13 +406,15 @@ def print_scale(scale: Scale) -> None:
 
 
 def needs_light(homes: int, fds_per_home: float) -> tuple[bool, str]:
-    """Whether real add-ons for `homes` would run this process out of descriptors."""
+    """Whether `homes` real add-ons would run one process out of descriptors (the hard limit
+    cannot be raised here: no CAP_SYS_RESOURCE in this container)."""
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     needed = int(homes * fds_per_home) + RESERVED_DESCRIPTORS
     why = (
-        f"{homes} real add-ons need about {needed} descriptors ({fds_per_home:.1f} each: the"
-        f" control listener and its spares, two SQLite connections with their WAL files, the"
-        f" relay's socket), above this process's hard limit RLIMIT_NOFILE {hard}"
+        f"{homes} real add-ons in one process need about {needed} descriptors"
+        f" ({fds_per_home:.1f} each, measured: the control listener and its spares, two SQLite"
+        f" connections with their WAL files, the relay's socket), above the hard limit"
+        f" RLIMIT_NOFILE {hard} of this machine"
     )
     return needed > hard, why
 
@@ -391,22 +517,23 @@ async def main(args: argparse.Namespace) -> None:
             fds_per_home = float(DEFAULT_FDS_PER_HOME)
             largest_real: int | None = None
             for homes in args.homes:
-                light, why = needs_light(homes, fds_per_home)
+                light, why = needs_light(max(shard_sizes(homes, args.processes)), fds_per_home)
                 if args.light:
                     light, why = True, "--light"
-                if light:
-                    if not args.light and largest_real is not None:
-                        print(f"  (light stand-ins from here on: {why})")
+                if light and not args.light:
+                    print(f"  light stand-in homes (LightHome) at K={homes}: {why}")
+                    if largest_real is not None:
                         print(f"  the same light stand-ins at K={largest_real}, for scale:")
                         scale = await run_scale(
-                            work, broker, hub, key, largest_real, args.rounds, True
-                        )
+                            work, broker, hub, key, largest_real, args.rounds, True,
+                            args.processes,
+                        )  # fmt: skip
                         print_scale(scale)
                         scales.append(scale)
                         largest_real = None
-                    elif not args.light:
-                        print(f"  (light stand-ins: {why})")
-                scale = await run_scale(work, broker, hub, key, homes, args.rounds, light)
+                scale = await run_scale(
+                    work, broker, hub, key, homes, args.rounds, light, args.processes
+                )
                 print_scale(scale)
                 scales.append(scale)
                 if not light:
@@ -441,7 +568,8 @@ async def main(args: argparse.Namespace) -> None:
         )
     for scale in scales:
         if scale.light and scale.homes == max(args.homes):
-            print(f"  K={scale.homes:,} ran light stand-in homes (LightHome), see above why")
+            why = "--light" if args.light else "see above why"
+            print(f"  K={scale.homes:,} ran light stand-in homes (LightHome): {why}")
     if relay is not None:
         ratio = relay["relay_p99"] / relay["http_p99"]
         print(
@@ -465,7 +593,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--posts", type=int, default=300, help="POSTs per unlock_cost row")
     parser.add_argument("--skip-relay", action="store_true")
     parser.add_argument("--skip-unlock-cost", action="store_true")
+    parser.add_argument(
+        "--processes", type=int, default=1, help="homes processes per K (default 1)"
+    )
     parser.add_argument("--city-child", metavar="JSON", help=argparse.SUPPRESS)
+    parser.add_argument("--homes-child", metavar="JSON", help=argparse.SUPPRESS)
     return parser.parse_args()
 
 
@@ -473,5 +605,7 @@ if __name__ == "__main__":
     arguments = parse_args()
     if arguments.city_child:
         asyncio.run(city_child(json.loads(arguments.city_child)))
+    elif arguments.homes_child:
+        asyncio.run(homes_child(json.loads(arguments.homes_child)))
     else:
         asyncio.run(main(arguments))

@@ -7,6 +7,7 @@ section 6; `registry` is the list of homes enrolled for relays); ``python -m rtc
 used (aiohttp, aiomqtt, cryptography, PyJWT).
 """
 
+from rtcc_hub.city.broadcast import BroadcastResult, HomeAnswer, broadcast
 from rtcc_hub.city.client import Camera, CityApiError, CityClient, CityClientError, Unlock
 from rtcc_hub.city.keys import (
     KeyFileError,
@@ -23,12 +24,14 @@ from rtcc_hub.city.tokens import Area, Incident, TokenInputError, build_claims, 
 
 __all__ = [
     "Area",
+    "BroadcastResult",
     "Camera",
     "CityApiError",
     "CityClient",
     "CityClientError",
     "CityRelay",
     "EnrolledHome",
+    "HomeAnswer",
     "Incident",
     "KeyFileError",
     "MultipartError",
@@ -40,6 +43,7 @@ __all__ = [
     "RelayStream",
     "TokenInputError",
     "Unlock",
+    "broadcast",
     "build_claims",
     "enrol",
     "generate_private_key",

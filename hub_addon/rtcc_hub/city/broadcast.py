@@ -5,10 +5,15 @@
     result.accepted, result.declined, result.no_answer, result.refused
     result.report()                                # what `rtcc-city broadcast` prints
 
-Every request goes out at once over the one connection; each home's answer is kept with the
-time it took from the broadcast's start. A declined unlock carries no reason (every decline
-looks alike to the city); a home that does not answer within the relay's timeout is
-`no_answer`, one that answers with an error status (`401`, `429`...) is `refused`.
+Requests go out over the one connection with at most `in_flight` (default 500) waiting for
+their answers at once, each next one as soon as an answer comes in: a broker queues a bounded
+number of messages for a client that has not read them yet (Mosquitto's `max_queued_messages`,
+1000 by default, beyond which it drops them), and thousands of homes answering together would
+overrun it. Each home's answer is kept with the time it took from the broadcast's start.
+
+A declined unlock carries no reason (every decline looks alike to the city); a home that does
+not answer within the relay's timeout is `no_answer`, one that answers with an error status
+(`401`, `429`...) is `refused`.
 """
 
 from __future__ import annotations
@@ -20,6 +25,10 @@ from typing import Any
 
 from .client import CityApiError, CityClientError, Unlock
 from .relay import CityRelay
+
+# Half of Mosquitto's default queue for one client (max_queued_messages 1000): room for the
+# answers in flight and for anything else the city's connection receives meanwhile.
+DEFAULT_IN_FLIGHT = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,18 +101,25 @@ class BroadcastResult:
         }
 
 
-async def broadcast(relay: CityRelay, tokens: Mapping[str, str]) -> BroadcastResult:
-    """Send each home its token (`{home_id: token}`) at once; wait for every answer or for the
-    relay's timeout. Never raises for one home's failure: that is in its `HomeAnswer`."""
+async def broadcast(
+    relay: CityRelay, tokens: Mapping[str, str], *, in_flight: int = DEFAULT_IN_FLIGHT
+) -> BroadcastResult:
+    """Send each home its token (`{home_id: token}`), at most `in_flight` unanswered at once;
+    wait for every answer or for the relay's timeout (per request). Never raises for one
+    home's failure: that is in its `HomeAnswer`."""
+    if in_flight < 1:
+        raise ValueError("in_flight must be at least 1")
     loop = asyncio.get_running_loop()
     started = loop.time()
+    window = asyncio.Semaphore(in_flight)
 
     async def ask(home_id: str, token: str) -> HomeAnswer:
-        try:
-            unlock = await relay.home(home_id).unlock(token)
-        except CityClientError as err:
-            return HomeAnswer(home_id, loop.time() - started, error=err)
-        return HomeAnswer(home_id, loop.time() - started, unlock=unlock)
+        async with window:
+            try:
+                unlock = await relay.home(home_id).unlock(token)
+            except CityClientError as err:
+                return HomeAnswer(home_id, loop.time() - started, error=err)
+            return HomeAnswer(home_id, loop.time() - started, unlock=unlock)
 
     answers = await asyncio.gather(*(ask(h, t) for h, t in tokens.items()))
     return BroadcastResult(tuple(answers), loop.time() - started)

@@ -81,7 +81,12 @@ async def test_broadcast_answers_from_the_homes_that_consent_inside_the_circle(
     expected = hood.expected_accepting()
     assert expected == {h.home_id for h in hood.homes if h.profile is Profile.SHARING}
 
-    result = await broadcast(city, _tokens(hub, [home.home_id for home in hood.homes]))
+    tokens = _tokens(hub, [home.home_id for home in hood.homes])
+    with pytest.raises(ValueError, match="in_flight"):
+        await broadcast(city, tokens, in_flight=0)
+    # Two at a time: each next request goes out as an answer comes in (the CLI test below
+    # sends all five at once).
+    result = await broadcast(city, tokens, in_flight=2)
 
     assert result.asked == 5 and not result.no_answer and not result.refused
     assert {answer.home_id for answer in result.accepted} == expected
