@@ -75,6 +75,7 @@ GOAL_POST_RATIO = 1.5
 RESERVED_DESCRIPTORS = 512
 DEFAULT_FDS_PER_HOME = 10  # a real add-on's, measured; replaced by the run's own measurement
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+IDLE_SAMPLE_S = 3.0
 
 
 def percentile(values: Sequence[float], fraction: float) -> float:
@@ -212,6 +213,7 @@ class Scale:
     rss_per_home: float
     fds_per_home: float
     threads_per_home: float
+    idle_cpu: float  # CPU seconds per second of the homes doing nothing
     rounds: list[Round]
 
     @property
@@ -341,6 +343,11 @@ async def run_scale(
         started = time.perf_counter()
         readies = await asyncio.gather(*(child.start() for child in children))
         start_s = time.perf_counter() - started
+        # What the homes cost doing nothing: their timers (each add-on's scheduler, each
+        # relay's MQTT keep-alive loop), measured before the city connects.
+        idle0 = sum(cpu_seconds(child.pid) for child in children)
+        await asyncio.sleep(IDLE_SAMPLE_S)
+        idle = (sum(cpu_seconds(child.pid) for child in children) - idle0) / IDLE_SAMPLE_S
         ids = [home_id for ready in readies for home_id in ready["homes"]]
         expected = sorted(home_id for ready in readies for home_id in ready["expected"])
         registry = base / "homes.json"
@@ -382,6 +389,7 @@ async def run_scale(
         sum(r["rss"] for r in readies) / homes,
         sum(r["fds"] for r in readies) / homes,
         sum(r["threads"] for r in readies) / homes,
+        idle,
         measured,
     )
 
@@ -392,7 +400,8 @@ def print_scale(scale: Scale) -> None:
     print(
         f"{scale.homes:>6} {kind:>5} homes in {where}: started in {scale.start_s:.1f} s,"
         f" {scale.rss_per_home / 1024:.0f} KiB/home (RSS delta / K),"
-        f" {scale.fds_per_home:.1f} descriptors and {scale.threads_per_home:.1f} threads per home"
+        f" {scale.fds_per_home:.1f} descriptors and {scale.threads_per_home:.1f} threads per home,"
+        f" idle {100 * scale.idle_cpu:.0f} % of a core"
     )
     for number, r in enumerate(scale.rounds, 1):
         broker_share = 100 * r.broker_cpu_s / r.seconds
