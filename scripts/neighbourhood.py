@@ -16,8 +16,10 @@ camera, some live outside the incident's circle.
                              count=50, seed=1, radius_m=500) as hood:
         hood.homes                  # [Neighbour(home_id, lat, lon, profile, distance_m, addon)]
         hood.write_registry(path)   # the city's homes file (rtcc_hub.city.registry format)
-        hood.expected_accepting()   # the home ids that answer an incident at `centre` with
-                                    # `radius_m` with cameras (all others decline alike)
+        hood.expected_accepting()   # the home ids that answer with cameras (all others
+                                    # decline alike) an unlock for an area at `centre` of
+                                    # `radius_m` (at most 1000 m), at most 1 h long, with a case
+                                    # number and an offense the default policy does not exclude
 
 How a home comes to be, as a resident's would: the add-on's first start makes its home id
 (`rtcc_hub.app.open_state`, the same code `AddOn.create` runs), the city enrols that id on the
