@@ -7,7 +7,7 @@ section 6; `registry` is the list of homes enrolled for relays); ``python -m rtc
 used (aiohttp, aiomqtt, cryptography, PyJWT).
 """
 
-from rtcc_hub.city.broadcast import BroadcastResult, HomeAnswer, broadcast
+from rtcc_hub.city.broadcast import BroadcastResult, HomeAnswer, broadcast, broadcast_signing
 from rtcc_hub.city.client import Camera, CityApiError, CityClient, CityClientError, Unlock
 from rtcc_hub.city.keys import (
     KeyFileError,
@@ -44,6 +44,7 @@ __all__ = [
     "TokenInputError",
     "Unlock",
     "broadcast",
+    "broadcast_signing",
     "build_claims",
     "enrol",
     "generate_private_key",

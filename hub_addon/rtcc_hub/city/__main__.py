@@ -18,7 +18,7 @@ from collections.abc import AsyncGenerator, Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from rtcc_hub.city.broadcast import broadcast
+from rtcc_hub.city.broadcast import broadcast_signing
 from rtcc_hub.city.client import Camera, CityApiError, CityClient, CityClientError, Unlock
 from rtcc_hub.city.keys import (
     KeyFileError,
@@ -241,8 +241,14 @@ async def cmd_broadcast(args: argparse.Namespace, relay: CityRelay) -> int:
     if not homes:
         raise UsageError(f"no homes enrolled in {args.homes}")
     key = load_private_key(args.key)
-    tokens = {home.home_id: _token_from(args, audience=home.home_id, key=key) for home in homes}
-    report = (await broadcast(relay, tokens)).report()
+    # Each token is signed as its request goes out: a broadcast to thousands of homes can last
+    # longer than the 60 s a token's `iat` may be old.
+    result = await broadcast_signing(
+        relay,
+        [home.home_id for home in homes],
+        lambda home_id: _token_from(args, audience=home_id, key=key),
+    )
+    report = result.report()
     _out(json.dumps(report, indent=2))
     _err(
         f"asked {report['asked']} homes: {len(report['accepted'])} accepted,"

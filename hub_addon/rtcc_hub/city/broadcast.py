@@ -1,9 +1,10 @@
 """Ask many homes at once over a relay: one signed unlock per home, every answer collected.
 
-    tokens = {home.home_id: sign_unlock_token(key, audience=home.home_id, ...) for home in homes}
-    result = await broadcast(relay, tokens)        # relay: a connected CityRelay
+    result = await broadcast_signing(relay, home_ids, sign)  # sign(home_id) -> its token,
+                                                             # made as its request goes out
+    result = await broadcast(relay, {home_id: token, ...})   # or tokens signed beforehand
     result.accepted, result.declined, result.no_answer, result.refused
-    result.report()                                # what `rtcc-city broadcast` prints
+    result.report()                                          # what `rtcc-city broadcast` prints
 
 Requests go out over the one connection with at most `in_flight` (default 500) waiting for
 their answers at once, each next one as soon as an answer comes in: a broker queues a bounded
@@ -19,7 +20,7 @@ not answer within the relay's timeout is `no_answer`, one that answers with an e
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,22 +105,43 @@ class BroadcastResult:
 async def broadcast(
     relay: CityRelay, tokens: Mapping[str, str], *, in_flight: int = DEFAULT_IN_FLIGHT
 ) -> BroadcastResult:
-    """Send each home its token (`{home_id: token}`), at most `in_flight` unanswered at once;
-    wait for every answer or for the relay's timeout (per request). Never raises for one
-    home's failure: that is in its `HomeAnswer`."""
+    """Send each home its token (`{home_id: token}`), signed beforehand. Only for broadcasts
+    that end within a minute of signing: a home refuses a token whose `iat` is older than 60 s
+    (PROTOCOL.md 3.1). `broadcast_signing` signs each token as its request goes out."""
+    return await broadcast_signing(relay, list(tokens), tokens.__getitem__, in_flight=in_flight)
+
+
+async def broadcast_signing(
+    relay: CityRelay,
+    home_ids: Sequence[str],
+    sign: Callable[[str], str],
+    *,
+    in_flight: int = DEFAULT_IN_FLIGHT,
+) -> BroadcastResult:
+    """Ask every home, `sign(home_id)` making its token just before its request goes out, at
+    most `in_flight` unanswered at once; wait for every answer or for the relay's timeout (per
+    request). Thousands of homes take longer than the 60 s a token's `iat` may be old.
+
+    The first home's token is signed before anything is sent, so that bad input (`sign`
+    raising) fails the broadcast before any home hears of it. Never raises for one home's
+    failure to answer: that is in its `HomeAnswer`."""
     if in_flight < 1:
         raise ValueError("in_flight must be at least 1")
+    if not home_ids:
+        return BroadcastResult((), 0.0)
+    first = sign(home_ids[0])
     loop = asyncio.get_running_loop()
     started = loop.time()
     window = asyncio.Semaphore(in_flight)
 
-    async def ask(home_id: str, token: str) -> HomeAnswer:
+    async def ask(index: int, home_id: str) -> HomeAnswer:
         async with window:
+            token = first if index == 0 else sign(home_id)
             try:
                 unlock = await relay.home(home_id).unlock(token)
             except CityClientError as err:
                 return HomeAnswer(home_id, loop.time() - started, error=err)
             return HomeAnswer(home_id, loop.time() - started, unlock=unlock)
 
-    answers = await asyncio.gather(*(ask(h, t) for h, t in tokens.items()))
+    answers = await asyncio.gather(*(ask(i, home_id) for i, home_id in enumerate(home_ids)))
     return BroadcastResult(tuple(answers), loop.time() - started)

@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 
 from rtcc_hub.city.__main__ import main
-from rtcc_hub.city.broadcast import broadcast
+from rtcc_hub.city.broadcast import broadcast, broadcast_signing
 from rtcc_hub.city.keys import write_private_key
 from rtcc_hub.city.registry import load_homes
 from rtcc_hub.city.relay import CityRelay
-from rtcc_hub.city.tokens import Area, Incident, sign_unlock_token
+from rtcc_hub.city.tokens import Area, Incident, TokenInputError, sign_unlock_token
 from rtcc_hub.status import DeclineReason
 from scripts.neighbourhood import HubEntry, Neighbourhood, Profile, placements
 from tests.support.broker import Broker
@@ -137,6 +137,41 @@ async def test_the_cli_broadcasts_over_the_registry_it_writes(
     report = json.loads(capsys.readouterr().out)
     assert {a["home_id"] for a in report["accepted"]} == hood.expected_accepting()
     assert len(report["declined"]) == 3 and report["no_answer"] == [] == report["refused"]
+
+
+async def _unlocks_received(hood: Neighbourhood) -> int:
+    count = 0
+    for home in hood.homes:
+        assert home.addon is not None
+        entries = await home.addon.owner.history(0, 1000)
+        count += sum(1 for entry in entries if entry["event"] == "unlock_received")
+    return count
+
+
+async def test_tokens_are_signed_as_their_requests_go_out(
+    hood: Neighbourhood, city: CityRelay, hub: CityHub
+) -> None:
+    """A broadcast to thousands of homes lasts longer than a token's `iat` may be old (60 s):
+    each is signed when its request goes out; bad input fails before any home hears of it."""
+    ids = [home.home_id for home in hood.homes]
+
+    def bad(home_id: str) -> str:
+        raise TokenInputError("lat must be between -90 and 90")
+
+    with pytest.raises(TokenInputError):
+        await broadcast_signing(city, ids, bad)
+    assert await _unlocks_received(hood) == 0
+    tokens, signed = _tokens(hub, ids), []
+
+    def sign(home_id: str) -> str:
+        signed.append(home_id)
+        return tokens[home_id]
+
+    result = await broadcast_signing(city, ids, sign, in_flight=1)
+    assert signed == ids
+    assert {a.home_id for a in result.accepted} == hood.expected_accepting()
+    assert len(result.declined) == 3
+    assert await _unlocks_received(hood) == 5
 
 
 def test_placements_depend_only_on_the_seed() -> None:
