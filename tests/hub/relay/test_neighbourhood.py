@@ -172,6 +172,12 @@ async def test_tokens_are_signed_as_their_requests_go_out(
     assert {a.home_id for a in result.accepted} == hood.expected_accepting()
     assert len(result.declined) == 3
     assert await _unlocks_received(hood) == 5
+    # A home that refuses (a token for another home: 401) is `refused`, not `no_answer`.
+    refused = await broadcast(city, {ids[0]: tokens[ids[1]]})
+    assert refused.report()["refused"] == [
+        {"home_id": ids[0], "status": 401, "error": "invalid_token"}
+    ]
+    assert refused.no_answer == [] and (await broadcast(city, {})).asked == 0
 
 
 def test_placements_depend_only_on_the_seed() -> None:
