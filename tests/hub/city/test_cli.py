@@ -21,6 +21,7 @@ from aiohttp import web
 
 from rtcc_hub.city.__main__ import main
 from rtcc_hub.city.keys import load_private_key
+from tests.support.receipts import ReceiptHome
 
 ACCESS = "access-token-1"
 JPEG = b"\xff\xd8\xff\xe0" + b"jpegdata" + b"\xff\xd9"
@@ -31,6 +32,7 @@ class Scripted:
     received_tokens: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
     unlock_status: int = 201
+    home: ReceiptHome = field(default_factory=ReceiptHome.generate)
 
 
 def _error(status: int, code: str, **headers: str) -> web.Response:
@@ -73,14 +75,15 @@ def build_app(state: Scripted) -> web.Application:
         if request.method == "DELETE":
             state.deleted.append(request.match_info["uid"])
             return web.Response(status=204)
-        return web.json_response(_unlock_doc())
+        return web.json_response({**_unlock_doc(), "receipt_key": state.home.public_pem})
 
     async def snapshot(request: web.Request) -> web.Response:
         if not _authorised(request):
             return _error(401, "invalid_token")
         if request.match_info["cid"] == "c_gone":
             return _error(410, "gone")
-        return web.Response(body=JPEG, content_type="image/jpeg")
+        receipt = state.home.headers(JPEG, camera_id=request.match_info["cid"])
+        return web.Response(body=JPEG, content_type="image/jpeg", headers=receipt)
 
     async def stream(request: web.Request) -> web.StreamResponse:
         if not _authorised(request) or request.match_info["cid"] != "c_live":
@@ -251,7 +254,10 @@ async def test_unlock_status_snapshot_stream_close(
     out = tmp_path / "snap.jpg"
     assert await run_cli("snapshot", *access, "--out", str(out)) == 0
     assert out.read_bytes() == JPEG
-    assert "c_snap" in capsys.readouterr().out  # the first camera able to do snapshots
+    said = capsys.readouterr().out
+    assert "c_snap" in said  # the first camera able to do snapshots
+    assert "receipt verified" in said and "  camera: c_snap" in said
+    assert (tmp_path / "snap.jpg.receipt").read_text().count(".") == 2
 
     frames_dir = tmp_path / "frames"
     assert await run_cli("stream", *access, "--frames", "2", "--out-dir", str(frames_dir)) == 0
