@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from rtcc_hub.city.cli_base import CityApi, Exit, UsageError, err, out
+from rtcc_hub.city.cli_base import CityApi, Exit, err, out
 from rtcc_hub.city.cli_times import clip_bound
 from rtcc_hub.city.client import CityApiError, CityClientError, Clip, Unlock, wait_for_clip
 from rtcc_hub.city.keys import KeyFileError
@@ -254,7 +254,9 @@ def cmd_verify_receipt(args: argparse.Namespace) -> int:
     except OSError as error:
         raise KeyFileError(f"cannot read {args.key}: {error.strerror or error}") from None
     if not args.file.is_file():
-        raise UsageError(f"--file {args.file}: no such file")
+        # Section 7: 1 for anything but a receipt over exactly this file, a missing file too.
+        err(f"receipt does not verify: there is no file {args.file}")
+        return Exit.FAILED
     try:
         receipt = verify_receipt_file(load_receipt_key(pem), args.file, _receipt_text(args.receipt))
     except ReceiptInvalid as why:
