@@ -33,6 +33,8 @@ class Scripted:
     deleted: list[str] = field(default_factory=list)
     unlock_status: int = 201
     home: ReceiptHome = field(default_factory=ReceiptHome.generate)
+    # How the snapshot's proof is spoiled: "" (it is not), "body", "key", "digest", "none".
+    spoil: str = ""
 
 
 def _error(status: int, code: str, **headers: str) -> web.Response:
@@ -83,7 +85,16 @@ def build_app(state: Scripted) -> web.Application:
         if request.match_info["cid"] == "c_gone":
             return _error(410, "gone")
         receipt = state.home.headers(JPEG, camera_id=request.match_info["cid"])
-        return web.Response(body=JPEG, content_type="image/jpeg", headers=receipt)
+        body = JPEG
+        if state.spoil == "body":
+            body = JPEG[:-1] + b"\x00"  # changed on the way
+        elif state.spoil == "key":
+            receipt = ReceiptHome.generate().headers(JPEG)  # someone else's signature
+        elif state.spoil == "digest":
+            receipt["Repr-Digest"] = ReceiptHome.generate().headers(b"other")["Repr-Digest"]
+        elif state.spoil == "none":
+            receipt = {}
+        return web.Response(body=body, content_type="image/jpeg", headers=receipt)
 
     async def stream(request: web.Request) -> web.StreamResponse:
         if not _authorised(request) or request.match_info["cid"] != "c_live":
@@ -325,3 +336,40 @@ def test_access_token_from_environment(
     # Parsing succeeds without --access-token; the bad URL is then reported as a failure.
     assert main(["status", "--url", "ftp://h", "--unlock-id", "u"]) == 1
     assert "http://" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("spoil", "why"),
+    [
+        ("body", "sha256"),
+        ("key", "signature is not the home key's"),
+        ("digest", "Repr-Digest header says"),
+        ("none", "the home sent no receipt"),
+    ],
+)
+async def test_a_snapshot_whose_receipt_does_not_verify_is_kept_only_as_unverified(
+    server: tuple[str, Scripted],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    spoil: str,
+    why: str,
+) -> None:
+    url, state = server
+    state.spoil = spoil
+    out = tmp_path / "snap.jpg"
+    access = ["--url", url, "--unlock-id", "u_1", "--access-token", ACCESS]
+    assert await run_cli("snapshot", *access, "--out", str(out)) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "receipt does not verify" in captured.err and why in captured.err
+    kept = tmp_path / "snap.jpg.unverified"
+    assert f"kept as {kept}" in captured.err
+    assert not out.exists() and not (tmp_path / "snap.jpg.receipt").exists()
+    assert kept.stat().st_size == len(JPEG)
+    assert (tmp_path / "snap.jpg.unverified.receipt").exists() == (spoil != "none")
+    # Asked again and fine this time: the file under its name, the stale unverified receipt gone.
+    state.spoil = ""
+    assert await run_cli("snapshot", *access, "--out", str(out)) == 0
+    assert out.read_bytes() == JPEG and (tmp_path / "snap.jpg.receipt").exists()
+    assert not (tmp_path / "snap.jpg.unverified.receipt").exists()
+    assert not kept.exists()
