@@ -21,7 +21,7 @@ from pathlib import Path
 
 from rtcc_hub.city.cli_base import CityApi, Exit, err, out
 from rtcc_hub.city.cli_times import clip_bound
-from rtcc_hub.city.client import CityApiError, CityClientError, Clip, Unlock, wait_for_clip
+from rtcc_hub.city.client import CityApiError, CityClientError, Clip, ClipStatus, Unlock
 from rtcc_hub.city.keys import KeyFileError
 from rtcc_hub.city.receipts import (
     Receipt,
@@ -31,6 +31,7 @@ from rtcc_hub.city.receipts import (
     load_receipt_key,
     verify_receipt_file,
 )
+from rtcc_hub.errors import ErrorCode
 
 UNVERIFIED_SUFFIX = ".unverified"
 RECEIPT_SUFFIX = ".receipt"
@@ -160,7 +161,7 @@ async def _request_clip(
                 args.unlock_id, args.access_token, camera_id, start=start, end=end
             )
         except CityApiError as error:
-            if error.code != "busy":
+            if error.code != ErrorCode.BUSY:
                 raise
             wait = _retry_after(error)
             if loop.time() + wait > deadline:
@@ -169,17 +170,27 @@ async def _request_clip(
             await asyncio.sleep(wait)
 
 
-class _Progress:
-    """One stderr line per change of the whole percentage while preparing."""
-
-    def __init__(self) -> None:
-        self.last: int | None = None
-
-    def __call__(self, progress: float) -> None:
-        percent = max(0, min(100, int(progress * 100)))
-        if percent != self.last:
-            self.last = percent
-            err(f"preparing {percent} %")
+async def _follow(args: argparse.Namespace, client: CityApi, clip: Clip) -> Clip:
+    """Poll the clip until it is made, one stderr line per change (`preparing 35 %`, `ready`);
+    at most --max-wait seconds."""
+    shown: str | None = None
+    try:
+        async with asyncio.timeout(args.max_wait):
+            while True:
+                line = clip.status
+                if clip.status == ClipStatus.PREPARING:
+                    line += f" {max(0, min(100, int(clip.progress * 100)))} %"
+                if line != shown:
+                    err(line)
+                    shown = line
+                if clip.finished:
+                    return clip
+                await asyncio.sleep(POLL_S)
+                clip = await client.clip(args.unlock_id, args.access_token, clip.clip_id)
+    except TimeoutError:
+        raise CityClientError(
+            f"clip {clip.clip_id} still preparing after {args.max_wait:g} s (--max-wait)"
+        ) from None
 
 
 async def cmd_clip(args: argparse.Namespace, client: CityApi) -> int:
@@ -190,24 +201,13 @@ async def cmd_clip(args: argparse.Namespace, client: CityApi) -> int:
     camera_id = args.camera_id or await first_camera(unlock, "clip")
     asked = await _request_clip(args, client, camera_id, start, end)
     err(f"clip {asked.clip_id} of camera {camera_id}, footage {asked.start} .. {asked.end}")
-    try:
-        clip = await wait_for_clip(
-            lambda: client.clip(args.unlock_id, args.access_token, asked.clip_id),
-            progress=_Progress(),
-            interval_s=POLL_S,
-            timeout_s=args.max_wait,
-        )
-    except TimeoutError:
-        raise CityClientError(
-            f"clip {asked.clip_id} still preparing after {args.max_wait:g} s (--max-wait)"
-        ) from None
-    if clip.status == "no_footage":
+    clip = await _follow(args, client, asked)
+    if clip.status == ClipStatus.NO_FOOTAGE:
         raise ClipUnavailable(f"clip {clip.clip_id}: no_footage (nothing recorded in the window)")
-    if clip.status != "ready":
+    if clip.status != ClipStatus.READY:
         raise ClipUnavailable(
             f"clip {clip.clip_id}: {clip.status} (the recorder could not be read)"
         )
-    err("ready; downloading")
     received = unverified_path(args.out)
     try:
         download = await client.clip_video(

@@ -13,6 +13,7 @@ import json
 import ssl
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -92,13 +93,22 @@ class Unlock:
             raise CityClientError(f"unexpected unlock document: missing {err}") from None
 
 
+class ClipStatus(StrEnum):
+    """A clip's `status` for the city (PROTOCOL.md section 7)."""
+
+    PREPARING = "preparing"
+    READY = "ready"
+    NO_FOOTAGE = "no_footage"
+    FAILED = "failed"
+
+
 @dataclass(frozen=True, slots=True)
 class Clip:
     """A clip as the city sees it (PROTOCOL.md section 7)."""
 
     clip_id: str
     camera_id: str
-    status: str  # preparing, ready, no_footage, failed
+    status: str  # a ClipStatus; kept as the home's text so that a new one is not an error
     progress: float
     start: str
     end: str
@@ -108,7 +118,7 @@ class Clip:
 
     @property
     def finished(self) -> bool:
-        return self.status != "preparing"
+        return self.status != ClipStatus.PREPARING
 
     @classmethod
     def from_json(cls, body: dict[str, Any]) -> Clip:
