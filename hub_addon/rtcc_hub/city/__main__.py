@@ -414,7 +414,14 @@ def _add_access_options(parser: argparse.ArgumentParser, *, camera: bool) -> Non
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="rtcc-city", description="City hub tool for resident-controlled camera sharing."
+        prog="rtcc-city",
+        description="City hub tool for resident-controlled camera sharing.",
+        epilog=(
+            "TIME is RFC 3339 with an offset (2026-11-23T12:00:00Z) or relative to now: now,"
+            " now-15m, now+1h, -2h (units s, m, h, d; attach a value starting with '-' with '=',"
+            " e.g. --footage-start=-2h). Exit status: 0 done, 1 failed (the request, a file,"
+            " a receipt that does not verify), 2 bad command-line input."
+        ),
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -471,7 +478,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_evidence_commands(commands: Any) -> None:
     clip = commands.add_parser(
-        "clip", help="have a recorded clip made, save it (MP4) and its verified receipt"
+        "clip",
+        help="have a recorded clip made, save it (MP4) and its verified receipt",
+        description=(
+            "Ask for a clip of the unlock's footage window (or --start/--end within it), follow"
+            " its preparation (one line per change on stderr), download it to --out, verify the"
+            " home's receipt against the bytes and save it as OUT.receipt. While the home"
+            " answers 429 busy the clip is asked for again, for at most --timeout seconds."
+            " no_footage and failed exit 1; so does a receipt that does not verify (the file is"
+            " then kept only as OUT.unverified)."
+        ),
     )
     _add_access_options(clip, camera=True)
     clip.add_argument("--start", metavar="TIME", help="part of the footage window: its start")
