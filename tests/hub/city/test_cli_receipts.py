@@ -229,3 +229,64 @@ def test_footage_end_may_be_the_expiry_of_a_later_window(
                  "--footage-start", "now", "--footage-end", "now+15m"]) == 0  # fmt: skip
     claims = _claims(capsys.readouterr().out.strip(), key_file)
     assert claims["exp"] == claims["footage"]["end"]  # type: ignore[index]
+
+
+# -- the library's pieces -----------------------------------------------------------------------
+
+
+def test_repr_digest_is_checked_when_it_names_sha_256() -> None:
+    from rtcc_hub.city.receipts import ReceiptInvalid, check_repr_digest
+    from rtcc_hub.receipts import repr_digest
+
+    digest = hashlib.sha256(BODY).hexdigest()
+    check_repr_digest(None, digest)  # no header: the receipt alone decides
+    check_repr_digest(repr_digest(BODY), digest)
+    check_repr_digest(f"sha-512=:AAAA:, {repr_digest(BODY)}", digest)  # RFC 9530 lists
+    check_repr_digest("sha-512=:AAAA:", digest)  # nothing we can compare
+    for header, why in (
+        (repr_digest(b"other"), "Repr-Digest header says"),
+        ("sha-256=AAAA", "malformed"),
+        ("sha-256=:not base64!:", "malformed"),
+    ):
+        with pytest.raises(ReceiptInvalid, match=why):
+            check_repr_digest(header, digest)
+
+
+def test_the_receipt_key_must_be_an_ed25519_public_key() -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from rtcc_hub.city.receipts import ReceiptInvalid, load_receipt_key
+
+    assert load_receipt_key(ReceiptHome.generate().public_pem)
+    other = (
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    with pytest.raises(ReceiptInvalid, match="not an Ed25519 public key"):
+        load_receipt_key(other)
+    with pytest.raises(ReceiptInvalid, match="not a PEM public key"):
+        load_receipt_key("garbage")
+
+
+def test_a_busy_answer_waits_as_it_says_within_reason() -> None:
+    from rtcc_hub.city.cli_clips import BUSY_RETRY_S, _retry_after
+    from rtcc_hub.city.client import CityApiError
+
+    def busy(retry_after: str | None) -> CityApiError:
+        return CityApiError(429, "busy", "", retry_after=retry_after)
+
+    assert _retry_after(busy("3")) == 3.0
+    for odd in (None, "", "Wed, 21 Oct 2026 07:28:00 GMT", "0", "-5", "86400", "nan"):
+        assert _retry_after(busy(odd)) == BUSY_RETRY_S, odd
+
+
+def test_a_receipt_file_that_is_not_text_exits_1(
+    tmp_path: Path, home: ReceiptHome, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key, file = _files(tmp_path, home)
+    binary = tmp_path / "snap.jpg.receipt"
+    binary.write_bytes(b"\xff\xfe" + BODY)
+    assert verify(key, file, f"@{binary}") == 1
+    assert "is not a receipt" in capsys.readouterr().err
