@@ -168,7 +168,7 @@ async def _camera_id(args: argparse.Namespace, client: CityApi, capability: str)
     """The given camera id, else the unlock's first camera able to do ``capability``."""
     if args.camera_id:
         return str(args.camera_id)
-    return await first_camera(await client.status(args.unlock_id, args.access_token), capability)
+    return first_camera(await client.status(args.unlock_id, args.access_token), capability)
 
 
 def _city_relay(args: argparse.Namespace) -> CityRelay:

@@ -18,6 +18,7 @@ import contextlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rtcc_hub.city.cli_base import CityApi, Exit, err, out
 from rtcc_hub.city.cli_times import clip_bound
@@ -32,6 +33,8 @@ from rtcc_hub.city.receipts import (
     verify_receipt_file,
 )
 from rtcc_hub.errors import ErrorCode
+from rtcc_hub.receipts import ReceiptKind
+from rtcc_hub.timefmt import parse_rfc3339, rfc3339
 
 UNVERIFIED_SUFFIX = ".unverified"
 RECEIPT_SUFFIX = ".receipt"
@@ -56,19 +59,47 @@ def print_attestations(receipt: Receipt) -> None:
         out(f"  {name}: {value}")
 
 
+@dataclass(frozen=True, slots=True)
+class Expected:
+    """What the receipt must say besides the file's digest: what was asked for, of whom."""
+
+    kind: ReceiptKind
+    unlock_id: str
+    camera_id: str
+    window: tuple[str, str] | None = None  # a clip's start and end (RFC 3339, from its status)
+
+    def check(self, claims: dict[str, Any]) -> None:
+        for name, want in (
+            ("kind", self.kind.value),
+            ("unlock_id", self.unlock_id),
+            ("camera_id", self.camera_id),
+        ):
+            if claims[name] != want:
+                raise ReceiptInvalid(f"the receipt's {name} is {claims[name]!r}, not {want!r}")
+        if self.window is not None:
+            for name, text in zip(("start", "end"), self.window, strict=True):
+                # Whole seconds on both sides: the claim is Unix seconds, the status RFC 3339.
+                if int(claims[name]) != int(parse_rfc3339(text)):
+                    raise ReceiptInvalid(
+                        f"the receipt's footage {name} is {rfc3339(claims[name])}, not {text}"
+                    )
+
+
 def keep_verified(
     received: Path,
     out_path: Path,
     *,
+    expected: Expected,
     receipt_key: str | None,
     receipt: str | None,
     repr_digest: str | None,
 ) -> Receipt:
-    """Verify the file at `received` (``out_path.unverified``) against its receipt; rename it to
-    `out_path` and write ``out_path.receipt`` when it verifies, keep it (and its receipt) under
-    the unverified name and raise ReceiptInvalid when not."""
+    """Verify the file at `received` (``out_path.unverified``) against its receipt and what was
+    asked for; rename it to `out_path` and write ``out_path.receipt`` when it verifies, keep it
+    (and its receipt) under the unverified name and raise ReceiptInvalid when not."""
     try:
         checked = _verify(received, receipt_key, receipt, repr_digest)
+        expected.check(checked.receipt.claims)
     except ReceiptInvalid as why:
         if receipt is not None:
             receipt_path(received).write_text(receipt + "\n", encoding="ascii")
@@ -105,7 +136,7 @@ def write_key(path: Path | None, receipt_key: str | None) -> None:
     path.write_text(receipt_key if receipt_key.endswith("\n") else receipt_key + "\n", "ascii")
 
 
-async def first_camera(unlock: Unlock, capability: str) -> str:
+def first_camera(unlock: Unlock, capability: str) -> str:
     choices = [camera for camera in unlock.cameras if capability in camera.capabilities]
     if not choices:
         raise CityClientError(
@@ -119,7 +150,7 @@ async def first_camera(unlock: Unlock, capability: str) -> str:
 
 async def cmd_snapshot(args: argparse.Namespace, client: CityApi) -> int:
     unlock = await client.status(args.unlock_id, args.access_token)
-    camera_id = args.camera_id or await first_camera(unlock, "snapshot")
+    camera_id = args.camera_id or first_camera(unlock, "snapshot")
     got = await client.snapshot_received(args.unlock_id, args.access_token, camera_id)
     received = unverified_path(args.out)
     received.write_bytes(got.body)
@@ -127,6 +158,7 @@ async def cmd_snapshot(args: argparse.Namespace, client: CityApi) -> int:
     receipt = keep_verified(
         received,
         args.out,
+        expected=Expected(ReceiptKind.SNAPSHOT, args.unlock_id, camera_id),
         receipt_key=unlock.receipt_key,
         receipt=got.receipt,
         repr_digest=got.repr_digest,
@@ -198,7 +230,7 @@ async def cmd_clip(args: argparse.Namespace, client: CityApi) -> int:
     start = clip_bound(args.start, now, option="--start")
     end = clip_bound(args.end, now, option="--end")
     unlock = await client.status(args.unlock_id, args.access_token)
-    camera_id = args.camera_id or await first_camera(unlock, "clip")
+    camera_id = args.camera_id or first_camera(unlock, "clip")
     asked = await _request_clip(args, client, camera_id, start, end)
     err(f"clip {asked.clip_id} of camera {camera_id}, footage {asked.start} .. {asked.end}")
     clip = await _follow(args, client, asked)
@@ -220,6 +252,7 @@ async def cmd_clip(args: argparse.Namespace, client: CityApi) -> int:
     receipt = keep_verified(
         received,
         args.out,
+        expected=Expected(ReceiptKind.CLIP, args.unlock_id, camera_id, (clip.start, clip.end)),
         receipt_key=unlock.receipt_key,
         # The download's own header; the status's receipt is the same one (one per clip).
         receipt=download.receipt or clip.receipt,

@@ -22,6 +22,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
+from rtcc_hub.receipts import ReceiptKind
 from rtcc_hub.timefmt import rfc3339
 
 RECEIPT_TYPE = "rtcc-receipt+jwt"
@@ -76,7 +77,7 @@ class Receipt:
             ("audit_hash", str(c["audit_hash"])),
             ("issued", _time(c["iat"])),
         ]
-        if c["kind"] == "clip":
+        if c["kind"] == ReceiptKind.CLIP:
             rows += [
                 ("footage_start", _time(c["start"])),
                 ("footage_end", _time(c["end"])),
@@ -159,11 +160,11 @@ def receipt_claims(key: Ed25519PublicKey, receipt: str) -> dict[str, Any]:
     except jwt.PyJWTError as err:
         raise ReceiptInvalid(f"cannot be read: {err}") from err
     missing = [name for name in _REQUIRED if name not in claims]
-    if claims.get("kind") == "clip":
+    if claims.get("kind") == ReceiptKind.CLIP:
         missing += [name for name in _CLIP_REQUIRED if name not in claims]
     if missing:
         raise ReceiptInvalid(f"claims missing: {', '.join(missing)}")
-    if claims["kind"] not in ("snapshot", "clip"):
+    if claims["kind"] not in set(ReceiptKind):
         raise ReceiptInvalid(f"kind {claims['kind']!r} is neither snapshot nor clip")
     return claims
 

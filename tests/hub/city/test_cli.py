@@ -123,6 +123,8 @@ def build_app(state: Scripted) -> web.Application:
             receipt["Repr-Digest"] = ReceiptHome.generate().headers(b"other")["Repr-Digest"]
         elif state.spoil == "none":
             receipt = {}
+        elif state.spoil == "camera":  # the home's signature, but over another camera's serving
+            receipt = state.home.headers(JPEG, camera_id="c_other")
         return web.Response(body=body, content_type="image/jpeg", headers=receipt)
 
     async def stream(request: web.Request) -> web.StreamResponse:
@@ -402,6 +404,7 @@ def test_access_token_from_environment(
         ("key", "signature is not the home key's"),
         ("digest", "Repr-Digest header says"),
         ("none", "the home sent no receipt"),
+        ("camera", "the receipt's camera_id is 'c_other', not 'c_snap'"),
     ],
 )
 async def test_a_snapshot_whose_receipt_does_not_verify_is_kept_only_as_unverified(
@@ -505,3 +508,18 @@ async def test_clip_usage_and_missing_receipt_key(
     assert await run_cli("snapshot", *access, "--out", str(tmp_path / "s.jpg")) == 1
     assert "gave no receipt_key to verify it with" in capsys.readouterr().err
     assert (tmp_path / "s.jpg.unverified").exists() and not (tmp_path / "s.jpg").exists()
+
+
+async def test_a_clip_whose_receipt_names_another_window_is_kept_only_as_unverified(
+    server: tuple[str, Scripted], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url, state = server
+    window = ClipWindow(start=1_795_435_200, end=1_795_435_201, source_sha256="cd" * 32)
+    state.clip_receipt = state.home.receipt(MP4, kind=ReceiptKind.CLIP, camera_id="c_rec",
+                                            clip=window)  # fmt: skip
+    out = tmp_path / "drive.mp4"
+    access = ["--url", url, "--unlock-id", "u_1", "--access-token", ACCESS]
+    assert await run_cli("clip", *access, "--out", str(out)) == 1
+    err = capsys.readouterr().err
+    assert "the receipt's footage end is 2026-11-23T12:00:01Z, not 2026-11-23T12:10:00Z" in err
+    assert not out.exists() and (tmp_path / "drive.mp4.unverified").read_bytes() == MP4
