@@ -41,6 +41,7 @@ from .client import (
     CityClientError,
     Clip,
     Download,
+    Received,
     Unlock,
     _bearer,
     clip_window,
@@ -479,11 +480,19 @@ class RelayHome:
         return Unlock.from_json(answer.json())
 
     async def snapshot(self, unlock_id: str, access_token: str, camera_id: str) -> bytes:
+        return (await self.snapshot_received(unlock_id, access_token, camera_id)).body
+
+    async def snapshot_received(
+        self, unlock_id: str, access_token: str, camera_id: str
+    ) -> Received:
+        """The JPEG (its parts joined) with its `repr-digest` and `rtcc-receipt`."""
         path = _api("unlocks", unlock_id, "cameras", camera_id, "snapshot")
         answer = await self._call("GET", path, access_token)
         if answer.content_type != "image/jpeg":
             raise CityClientError(f"expected image/jpeg, got {answer.content_type or 'nothing'}")
-        return answer.body
+        return Received(
+            answer.body, answer.headers.get("repr-digest"), answer.headers.get("rtcc-receipt")
+        )
 
     async def stream(
         self, unlock_id: str, access_token: str, camera_id: str

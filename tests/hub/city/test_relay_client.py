@@ -380,3 +380,43 @@ async def test_broker_gone_fails_waiting_requests_at_once(broker: Broker, home_i
         async with asyncio.timeout(5):
             with pytest.raises(CityClientError, match="lost"):
                 await waiting
+
+
+async def test_broadcast_of_a_clip_unlock_gives_every_home_the_same_footage_window(
+    tmp_path: Path,
+    broker: Broker,
+    hub_key: Path,
+    capsys: pytest.CaptureFixture[str],
+    start_relay: StartRelay,
+    router: StandinRouter,
+    home_id: str,
+) -> None:
+    import jwt
+
+    relay = await start_relay()
+    homes = tmp_path / "homes.json"
+    enrol(homes, home_id)
+    seen: list[str] = []
+    original = router.handle
+
+    async def decline(request: object) -> object:
+        token = json.loads(getattr(request, "body", b"{}")).get("token", "")
+        seen.append(token)
+        router.decline_token(token)
+        return await original(request)  # type: ignore[arg-type]
+
+    relay._handler = decline  # type: ignore[assignment]
+    sign = [
+        "broadcast", *relay_args(broker), "--homes", str(homes), "--key", str(hub_key), "--iss", "jackson-rtcc",
+        "--incident-id", "I-1", "--offense", "burglary", "--lat", "32.3", "--lon", "-90.18",
+        "--radius-m", "500", "--duration-s", "600", "--scope", "snapshot,clip", "--timeout", "3",
+    ]  # fmt: skip
+    assert await run_cli(*sign) == 2  # no footage window: nothing is sent
+    assert "--scope clip needs the recorded window" in capsys.readouterr().err
+    assert seen == []
+    assert await run_cli(*sign, "--footage-start=-45m", "--footage-end", "now-15m") == 0
+    assert json.loads(capsys.readouterr().out)["declined"] == [home_id]
+    [token] = seen
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert claims["scope"] == ["snapshot", "clip"]
+    assert claims["footage"] == {"start": claims["iat"] - 2700, "end": claims["iat"] - 900}
