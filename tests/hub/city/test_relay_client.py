@@ -73,6 +73,52 @@ async def test_parts_are_joined(
     assert len(jpeg) == 10_000 and jpeg.startswith(b"\xff\xd8")
 
 
+async def test_download_writes_the_parts_to_a_file_as_they_come(
+    start_relay: StartRelay, city: CityRelay, router: StandinRouter, home_id: str, tmp_path: Path
+) -> None:
+    """A file answer (a clip) goes to disk part by part, bounded by its own limit rather than
+    the in-memory one; an error answer is an ordinary answer and writes nothing."""
+    await start_relay(max_message_bytes=1024)
+    unlock = router.add_unlock(cameras={"cam": 10_000})
+    path = f"/api/v1/unlocks/{unlock.unlock_id}/cameras/cam/snapshot"
+    bearer = f"Bearer {unlock.access_token}"
+    out = tmp_path / "file.jpg"
+    answer = await city.download(
+        home_id, path, out, authorization=bearer, content_type="image/jpeg"
+    )
+    assert (answer.status, answer.body) == (200, b"")
+    assert out.stat().st_size == 10_000 and out.read_bytes().startswith(b"\xff\xd8")
+    assert answer.headers.get("rtcc-receipt")
+    with pytest.raises(CityClientError, match="larger than 5000 bytes"):
+        await city.download(
+            home_id, path, tmp_path / "small.jpg", authorization=bearer,
+            content_type="image/jpeg", max_bytes=5000,
+        )  # fmt: skip
+    refused = await city.download(
+        home_id, path, tmp_path / "refused.jpg", authorization="Bearer wrong",
+        content_type="image/jpeg",
+    )  # fmt: skip
+    assert (refused.status, refused.json()["error"]) == (401, "invalid_token")
+    assert not (tmp_path / "refused.jpg").exists()
+
+
+def test_file_parts_must_come_in_order(tmp_path: Path) -> None:
+    from rtcc_hub.city.relay import _FileWriter, _Message
+
+    def part(number: int, count: int) -> _Message:
+        return _Message("t", b"x" * 10, {"part": str(number), "parts": str(count)}, "video/mp4")
+
+    writer = _FileWriter(tmp_path / "a", 1000)
+    assert writer.add(part(1, 3)) is False
+    with pytest.raises(CityClientError, match="out of order"):
+        writer.add(part(3, 3))
+    with pytest.raises(CityClientError, match="out of order"):
+        writer.add(part(2, 4))  # another count than the first part's
+    assert writer.add(part(2, 3)) is False and writer.add(part(3, 3)) is True
+    writer.close()
+    assert (tmp_path / "a").read_bytes() == b"x" * 30
+
+
 async def test_stream_iterates_frames_and_closing_cancels(
     start_relay: StartRelay, city: CityRelay, router: StandinRouter, home_id: str
 ) -> None:
