@@ -75,6 +75,9 @@ PANEL_PATH = "rtcc-share"  # the integration's "Camera sharing" sidebar panel
 
 FRIGATE_CAMERA = "street"  # the street camera's name in (the stand-in) Frigate
 CLIP_SCOPE = ("snapshot", "stream", "clip")
+NEIGHBOURS = 50  # simulated neighbour homes (scripts/neighbourhood.py) for the broadcast
+NEIGHBOURHOOD_SEED = 7  # where they live and what their owners chose: fixed, so runs compare
+BROADCAST_INCIDENT = "I-2026-1125"
 # The add-on's readiness line; `city=off` when it has no city listener (`city_http: false`).
 _LISTENING = re.compile(r"rtcc_hub listening city=(\S+) control=(\S+):(\d+)(?: relays=(\d+))?")
 
@@ -353,6 +356,22 @@ def fmt_time(unix: float) -> str:
 
 
 @dataclass
+class _BrokerEnrolment:
+    """The city enrolling homes at its broker (scripts/neighbourhood.py's `Enrolment`): their
+    passwords in the broker's file, then Mosquitto (one of the demo's children) reloads it."""
+
+    demo: Demo
+
+    def url(self, kind: str) -> str:
+        return str(self.demo.broker.url(kind))
+
+    def add_homes(self, home_ids: list[str]) -> dict[str, str]:
+        passwords: dict[str, str] = self.demo.broker.add_homes(home_ids)
+        self.demo.reload_broker()
+        return passwords
+
+
+@dataclass
 class Demo:
     """The whole demo environment. ``async with Demo(...) as demo: await demo.run()``.
 
@@ -390,6 +409,8 @@ class Demo:
     recorder: Any = None  # demo_recorder.CameraRecorder
     broker: Any = None  # tests.support.broker.Broker (its files; the process is a Child)
     relay: Any = None  # rtcc_hub.city.relay.CityRelay, the city's connection to its broker
+    neighbours: int = NEIGHBOURS
+    hood: Any = None  # neighbourhood.Neighbourhood, the neighbour homes (step 6)
     _stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
@@ -461,7 +482,8 @@ class Demo:
             ) from None
         self.base.mkdir(parents=True, exist_ok=True)
         self.children.reap_leftovers()
-        for sub in ("homeassistant", "media", "addon", "city", "out", "logs", "frigate", "broker"):
+        subs = ("homeassistant", "media", "addon", "city", "out", "logs", "frigate", "broker")
+        for sub in (*subs, "neighbours"):
             shutil.rmtree(self.base / sub, ignore_errors=True)
         for folder in (self.media_dir, self.addon_dir, self.city_dir, self.out_dir):
             folder.mkdir(parents=True)
@@ -661,12 +683,11 @@ class Demo:
                     raise DemoError(f"Mosquitto did not start:\n{self.broker.log()}{child.tail()}")
                 await asyncio.sleep(0.05)
 
-    def enrol_at_broker(self, home_id: str) -> str:
-        """One more home in the broker's password file (Mosquitto reloads it on SIGHUP)."""
-        password = str(self.broker.add_home(home_id))
+    def reload_broker(self) -> None:
+        """Mosquitto rereads its password file on SIGHUP (new homes enrolled)."""
         broker = next(c for c in self.children.items if c.name == "broker")
         os.kill(broker.proc.pid, signal.SIGHUP)
-        return password
+        time.sleep(0.3)  # as Broker.add_home waits: the reload is not acknowledged
 
     async def start_addon(self) -> None:
         from rtcc_hub.city import keys, registry  # noqa: PLC0415
@@ -1100,6 +1121,106 @@ class Demo:
 
     # -- step 6 -------------------------------------------------------------------------------
 
+    async def start_neighbours(self) -> None:
+        """`neighbours` more homes, each the real add-on in this process, reached by relay only."""
+        from neighbourhood import HubEntry, Neighbourhood  # noqa: PLC0415
+
+        from rtcc_hub.city import keys, registry  # noqa: PLC0415
+
+        p = self.progress
+        entry = keys.hub_entry(self.city_key, hub_id=HUB_ID, name=HUB_NAME)
+        area = incident_area(near=True)
+        started = time.monotonic()
+        self.hood = await self._stack.enter_async_context(
+            Neighbourhood(
+                self.base / "neighbours",
+                broker=_BrokerEnrolment(self),
+                hub=HubEntry(HUB_ID, HUB_NAME, str(entry["public_key"])),
+                centre=(area.lat, area.lon),
+                count=self.neighbours,
+                seed=NEIGHBOURHOOD_SEED,
+                radius_m=area.radius_m,
+            )
+        )
+        homes_file = self.city_dir / "homes.json"
+        for number, home in enumerate(self.hood.homes, start=1):
+            registry.enrol(homes_file, home.home_id, f"neighbour {number}")
+        profiles: dict[str, int] = {}
+        for home in self.hood.homes:
+            profiles[str(home.profile)] = profiles.get(str(home.profile), 0) + 1
+        p.info(
+            f"{len(self.hood.homes)} neighbour homes up in {time.monotonic() - started:.1f} s: "
+            "each the real add-on (own data dir, home id, home key, audit log), city_http off, "
+            "one relay to the city's broker"
+        )
+        p.info(
+            "what their owners chose: "
+            + ", ".join(f"{count} {name}" for name, count in sorted(profiles.items()))
+        )
+        online = await self.relay.online_homes(settle_s=0.5)
+        count = sum(1 for status in online.values() if status == "online")
+        p.info(f"the city's broker has {count} homes online; {homes_file} enrols them all")
+
+    async def broadcast(self) -> None:
+        """One incident, one signed unlock per enrolled home, all sent at once over the relay."""
+        from rtcc_hub.city import registry  # noqa: PLC0415
+        from rtcc_hub.city.broadcast import broadcast  # noqa: PLC0415
+
+        p = self.progress
+        homes = registry.load_homes(self.city_dir / "homes.json")
+        tokens = {
+            home.home_id: self.sign_unlock(
+                near=True, scope=("snapshot",), incident=BROADCAST_INCIDENT, audience=home.home_id
+            )
+            for home in homes
+        }
+        result = await broadcast(self.relay, tokens)
+        self.results["broadcast"] = result
+        p.info(
+            f"incident {BROADCAST_INCIDENT} (500 m around the break-in) sent to every enrolled "
+            f"home: asked {result.asked}, accepted {len(result.accepted)}, declined "
+            f"{len(result.declined)}, no answer {len(result.no_answer)}, refused "
+            f"{len(result.refused)} ({result.seconds:.2f} s)"
+        )
+        shapes = sorted(
+            {tuple(sorted((a.unlock.raw or {}).keys())) for a in result.declined if a.unlock}
+        )
+        p.info(f"every decline looks alike to the city (status declined, no reason): {shapes}")
+        neighbours = self.hood.homes if self.hood is not None else []
+        numbers = {home.home_id: n for n, home in enumerate(neighbours, start=1)}
+        saved: list[Path] = []
+        for answer in result.accepted:
+            unlock = answer.unlock
+            assert unlock is not None
+            assert unlock.access_token is not None
+            home = self.relay.home(answer.home_id)
+            if answer.home_id in numbers:
+                jpeg = await home.snapshot(
+                    unlock.unlock_id, unlock.access_token, unlock.cameras[0].id
+                )
+                path = self.out_dir / f"neighbour_{numbers[answer.home_id]:02d}.jpg"
+                path.write_bytes(jpeg)
+                saved.append(path)
+            await home.close_unlock(unlock.unlock_id, unlock.access_token)
+        self.results["broadcast_snapshots"] = saved
+        cameras = sum(len(a.unlock.cameras) for a in result.accepted if a.unlock)
+        p.info(
+            f"{len(result.accepted)} homes answered with {cameras} cameras: a masked snapshot "
+            f"from each neighbour in {self.out_dir}/neighbour_NN.jpg ({len(saved)} files); "
+            "the city closed every unlock"
+        )
+        expected = {self.home_id}
+        if self.hood is not None:
+            expected |= self.hood.expected_accepting()
+        accepted = {a.home_id for a in result.accepted}
+        if accepted != expected:
+            raise DemoError(
+                f"the broadcast's answers are not the homes inside the circle with consent and "
+                f"cameras: accepted {sorted(accepted)}, expected {sorted(expected)}"
+            )
+
+    # -- step 7 -------------------------------------------------------------------------------
+
     async def share_history(
         self, predicate: Callable[[list[dict[str, Any]]], bool] = lambda _r: True
     ) -> list[dict[str, Any]]:
@@ -1179,7 +1300,7 @@ class Demo:
 
     async def run(self) -> None:
         p = self.progress
-        total = 6
+        total = 7
         p.say(
             "rtcc_share demo: a real Home Assistant with two cameras, the rtcc_share add-on and\n"
             "integration, and a simulated city Real Time Crime Center asking for access over\n"
@@ -1198,7 +1319,11 @@ class Demo:
         await self.setup_integration()
         p.step(5, total, "The city hub over the relay: unlock near / far, snapshot, stream, clip")
         await self.play_city()
-        p.step(6, total, "What the owner sees: share history and the audit log")
+        p.step(6, total, f"The neighbourhood: {self.neighbours} more homes, one broadcast")
+        if self.neighbours:
+            await self.start_neighbours()
+        await self.broadcast()
+        p.step(7, total, "What the owner sees: share history and the audit log")
         await self.report()
         self.results["wall_s"] = p.done()
 
@@ -1242,7 +1367,7 @@ async def amain(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, task.cancel)
-    async with Demo(base=Path(args.dir), ha_port=args.ha_port) as demo:
+    async with Demo(base=Path(args.dir), ha_port=args.ha_port, neighbours=args.neighbours) as demo:
         await demo.run()
         print(demo.banner())
         print(f"\nScenario finished in {demo.results['wall_s']:.1f} s.")
@@ -1263,6 +1388,12 @@ def main() -> int:
     parser.add_argument("--once", action="store_true", help="exit after the scenario")
     parser.add_argument("--dir", default=str(REPO / ".demo"), help="working folder (wiped)")
     parser.add_argument("--ha-port", type=int, default=8123, help="preferred Home Assistant port")
+    parser.add_argument(
+        "--neighbours",
+        type=int,
+        default=NEIGHBOURS,
+        help=f"simulated neighbour homes for the broadcast (default {NEIGHBOURS})",
+    )
     args = parser.parse_args()
     try:
         return asyncio.run(amain(args))
