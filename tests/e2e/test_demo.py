@@ -4,8 +4,9 @@ Runs ``scripts/demo.py``'s scenario (the same code ``--once`` runs) in a tempora
 checks what a person would see: no city port open at home and the city served over its broker
 (a real Mosquitto), the integration's entities in Home Assistant's state machine, a pause
 through Home Assistant's service API declining the next unlock, the mask in the saved snapshot
-and in every frame of the recorded clip, the clip's receipt, the share counted in the
-share-history sensor and an audit log that verifies.
+and in every frame of the recorded clip, the clip's receipt, the 50-home broadcast (the homes
+inside the circle with consent answer with cameras, the others decline alike), the share
+counted in the share-history sensor and an audit log that verifies.
 
 Starts real processes (Home Assistant, the add-on, a stand-in camera), so it runs without the
 Home Assistant pytest plugin: ``pytest -p no:homeassistant tests/e2e``. Every process is stopped
@@ -190,6 +191,41 @@ async def test_the_clip_receipt_verifies_with_the_home_key(scenario: demo.Demo) 
     # One byte changed and it no longer verifies.
     with pytest.raises(ReceiptInvalid):
         verify_receipt(key, body[:-1] + bytes([body[-1] ^ 1]), clip.receipt)  # type: ignore[arg-type]
+
+
+async def test_the_broadcast_asks_every_home_and_the_right_ones_answer(
+    scenario: demo.Demo,
+) -> None:
+    from neighbourhood import Profile
+
+    hood, result = scenario.hood, scenario.results["broadcast"]
+    assert len(hood.homes) == demo.NEIGHBOURS
+    assert result.asked == demo.NEIGHBOURS + 1  # the demo home too
+    assert not result.no_answer and not result.refused
+    # Every reason to decline is there, decided by each add-on at home.
+    assert {home.profile for home in hood.homes} == set(Profile)
+    accepted = {a.home_id for a in result.accepted}
+    assert accepted == hood.expected_accepting() | {scenario.home_id}
+    assert len(result.declined) == result.asked - len(accepted) > 0
+    for answer in result.accepted:
+        assert answer.unlock.status == "active"
+        assert answer.unlock.cameras
+    # Declines all look alike: the same three fields, no cameras, no token, no reason.
+    shapes = {tuple(sorted(a.unlock.raw)) for a in result.declined}
+    assert shapes == {("expires_at", "status", "unlock_id")}
+    # One masked snapshot from each accepting neighbour.
+    numbers = {h.home_id: n for n, h in enumerate(hood.homes, start=1)}
+    saved = sorted(p.name for p in scenario.out_dir.glob("neighbour_*.jpg"))
+    assert saved == sorted(f"neighbour_{numbers[h]:02d}.jpg" for h in accepted - {scenario.home_id})
+    for path in scenario.results["broadcast_snapshots"]:
+        masked = demo_scene.region(_decode(path), demo_scene.MASK_PROBE)
+        assert int(masked.max()) <= BLACK_MAX, path.name
+    # Every neighbour is the add-on with no city port, reached only by its relay.
+    for home in hood.homes:
+        assert not home.addon.options.city_http
+        assert home.addon.city_port == 0
+        assert "city=off" in home.addon.listening_line()
+    assert all(h.connected for h in hood.homes)
 
 
 async def test_stream_frames_were_saved(scenario: demo.Demo) -> None:
