@@ -2,6 +2,7 @@
 
     ./scripts/demo.sh            # set up, run the scenario, keep Home Assistant up until Ctrl-C
     ./scripts/demo.sh --once     # run the scenario and exit (what the e2e test does)
+    ./scripts/demo.sh --neighbours 10   # fewer neighbour homes for the broadcast (default 50)
 
 or, once set up, ``.venv/bin/python scripts/demo.py [--once] [--dir .demo] [--ha-port 8123]``.
 
@@ -23,7 +24,11 @@ What happens, in order (everything on 127.0.0.1, everything under ``.demo/``, wi
    (declined), saves a masked snapshot and a few stream frames to ``.demo/out/``, asks for a
    clip of the recorded minutes, downloads it, verifies its receipt and checks the mask is
    black in its frames, and ends the unlock;
-6. the share-history sensor and the audit log verification are printed.
+6. 50 neighbour homes (``--neighbours``; each the real add-on in this process, relayed only,
+   scripts/neighbourhood.py) are enrolled, and the city broadcasts one incident to every
+   enrolled home: asked / accepted / declined are printed and a masked snapshot from each
+   accepting neighbour is saved (``neighbour_NN.jpg``);
+7. the share-history sensor and the audit log verification are printed.
 """
 
 from __future__ import annotations
