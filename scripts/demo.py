@@ -1332,6 +1332,44 @@ class Demo:
         await self.report()
         self.results["wall_s"] = p.done()
 
+    def summary(self) -> list[str]:
+        """What happened, in a few lines (from the results of the steps that ran)."""
+        r = self.results
+        lines = ["", "What happened"]
+        if "city_port_refused" in r:
+            ports = ", ".join(f"{h}:{port}" for h, port in r["addon_listening"])
+            closed = "refused" if r["city_port_refused"] else "NOT refused"
+            lines.append(
+                f"  no port at home   the add-on listens on {ports} only (control API); "
+                f"its city port: {closed}"
+            )
+            lines.append(f"  relay             the city reached the home over {self.relay_url}")
+        if "near" in r:
+            lines.append(
+                f"  unlocks           15 km away: {r['far'].status}; 100 m away: {r['near'].status}"
+                f" (snapshot, {len(r.get('frames', []))} stream frames)"
+            )
+        if "clip_check" in r:
+            check, receipt = r["clip_check"], r["clip_receipt"]
+            lines.append(
+                f"  clip              {check.frames} frames, {check.seconds:.0f} s of recorded "
+                f"footage; mask black (max {check.mask_max}); receipt verified (audit entry "
+                f"{receipt.claims['audit_seq']})"
+            )
+        if "broadcast" in r:
+            b = r["broadcast"]
+            lines.append(
+                f"  broadcast         asked {b.asked} homes: {len(b.accepted)} accepted, "
+                f"{len(b.declined)} declined alike, {len(b.no_answer)} no answer; "
+                f"{len(r['broadcast_snapshots'])} neighbour snapshots saved"
+            )
+        if "audit_api" in r:
+            lines.append(
+                f"  audit log         {r['audit_api']['entries']} entries, chain ok: "
+                f"{r['audit_api']['ok']}"
+            )
+        return lines
+
     def banner(self) -> str:
         rel = os.path.relpath
         key = rel(self.city_dir / "city_key.pem", REPO)
@@ -1339,6 +1377,7 @@ class Demo:
         lat, lon = HOME_LAT + 0.0007, HOME_LON + 0.0007
         return "\n".join(
             [
+                *self.summary(),
                 "",
                 f"Home Assistant  {self.ha.url}",
                 f"  log in as     {OWNER_USERNAME} / {self.password}   ({OWNER_NAME})",

@@ -66,6 +66,10 @@ def test_demo_once_prints_the_story_and_cleans_up(tmp_path: Path) -> None:
     assert asked == 51
     assert accepted + declined == asked
     assert 0 < accepted < asked
+    # The closing summary says what happened.
+    assert re.search(r"no port at home .* its city port: refused", out), out
+    assert re.search(r"clip .* mask black \(max \d+\); receipt verified", out), out
+    assert re.search(rf"broadcast\s+asked 51 homes: {accepted} accepted", out), out
     assert '"ok": true' in out
     assert re.search(r"rtcc_hub audit verify .*-> exit 0", out), out
     assert re.search(r"Home Assistant\s+http://127\.0\.0\.1:\d+", out), out
