@@ -356,6 +356,12 @@ def incident_area(near: bool) -> Any:
     return Area(lat=32.4285, lon=-90.1323, radius_m=500)
 
 
+async def _street_now(_entity_id: str) -> bytes:
+    """A neighbour's camera: the demo's street scene with the clock at now (so each snapshot
+    shows when the broadcast asked for it)."""
+    return await asyncio.to_thread(demo_scene.street_frame)
+
+
 def fmt_time(unix: float) -> str:
     return time.strftime("%H:%M:%S", time.localtime(unix))
 
@@ -1145,6 +1151,7 @@ class Demo:
                 count=self.neighbours,
                 seed=NEIGHBOURHOOD_SEED,
                 radius_m=area.radius_m,
+                fetch_still=_street_now,
             )
         )
         homes_file = self.city_dir / "homes.json"

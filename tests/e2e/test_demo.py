@@ -167,6 +167,7 @@ async def test_the_clip_is_the_recorded_street_masked(scenario: demo.Demo) -> No
 
 
 async def test_the_clip_receipt_verifies_with_the_home_key(scenario: demo.Demo) -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
     from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
     from rtcc_hub.city.receipts import ReceiptInvalid, verify_receipt
@@ -177,7 +178,9 @@ async def test_the_clip_receipt_verifies_with_the_home_key(scenario: demo.Demo) 
     # (The unlock is closed now; its clips are deleted but its status still answers.)
     status = await scenario.city_home().status(near.unlock_id, near.access_token)
     key = load_pem_public_key(status.raw["receipt_key"].encode())
-    receipt = verify_receipt(key, body, clip.receipt)  # type: ignore[arg-type]
+    assert isinstance(key, Ed25519PublicKey)
+    assert clip.receipt is not None
+    receipt = verify_receipt(key, body, clip.receipt)
     assert receipt.claims["kind"] == "clip"
     assert receipt.claims["iss"] == scenario.home_id
     assert receipt.claims["aud"] == demo.HUB_ID
@@ -190,7 +193,7 @@ async def test_the_clip_receipt_verifies_with_the_home_key(scenario: demo.Demo) 
     assert (entry["event"], entry["hash"]) == ("clip_prepared", receipt.claims["audit_hash"])
     # One byte changed and it no longer verifies.
     with pytest.raises(ReceiptInvalid):
-        verify_receipt(key, body[:-1] + bytes([body[-1] ^ 1]), clip.receipt)  # type: ignore[arg-type]
+        verify_receipt(key, body[:-1] + bytes([body[-1] ^ 1]), clip.receipt)
 
 
 async def test_the_broadcast_asks_every_home_and_the_right_ones_answer(
