@@ -5,11 +5,19 @@
     broker.url("mqtt"), broker.url("mqtts"), broker.url("wss"), broker.url("mtls")
     broker.password(home_id), broker.city_username, broker.password(broker.city_username)
     broker.restart(); broker.stop(); broker.log()   # the broker's own log
+    passwords = broker.add_homes(home_ids)          # enrol thousands at once (one reload)
+    broker.pid                                      # the mosquitto process (its /proc/PID/stat)
 
 The configuration files are the two blocks of docs/city-relay.md marked `<!-- mosquitto.conf -->`
 and `<!-- acl -->`, with only paths, ports, the listening address, `user`, the topic prefix and
 the city accounts replaced, each replacement required to match exactly once: change the
 documented configuration and these tests run the new one (or fail loudly).
+
+Accounts given to the constructor or to `add_home` are written with `mosquitto_passwd` (its
+default hash). `add_homes` enrols many homes without one `mosquitto_passwd` process each: it
+writes their entries itself in the tool's `sha512-pbkdf2` format (`$7$ITERATIONS$SALT$HASH`,
+what `mosquitto_passwd -H sha512-pbkdf2` writes) and reloads the broker once. The neighbourhood
+of scripts/neighbourhood.py and benchmarks/city_scale.py enrol their homes that way.
 
 The broker binary comes from `scripts/mosquitto.sh` (Debian's package in .cache/, or
 $RTCC_MOSQUITTO); tests that need it fail with the reason when it cannot be had.
@@ -17,8 +25,10 @@ $RTCC_MOSQUITTO); tests that need it fail with the reason when it cannot be had.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import getpass
+import hashlib
 import os
 import re
 import secrets
@@ -35,6 +45,9 @@ from tests.support.tls import TestCA
 REPO = Path(__file__).resolve().parents[2]
 DOC = REPO / "docs" / "city-relay.md"
 CITY_USERNAME = "rtcc-city"
+# mosquitto_passwd's sha512-pbkdf2 parameters (Mosquitto 2.1: 1000 iterations, 64-byte salt).
+PBKDF2_ITERATIONS = 1000
+PBKDF2_SALT_BYTES = 64
 
 
 class BrokerUnavailable(RuntimeError):
@@ -105,6 +118,8 @@ class Broker:
         self.cert_file, self.key_file = self.ca.issue("127.0.0.1", server=True)
         self.homes_ca = TestCA(directory, "rtcc test homes CA")
         self._passwords: dict[str, str] = {}
+        # Entries written by `add_homes` (already hashed): kept when the file is rewritten.
+        self._hashed: dict[str, str] = {}
         self._process: subprocess.Popen[bytes] | None = None
         for username in (*self.city_accounts, *homes):
             self._passwords[username] = secrets.token_hex(16)
@@ -164,12 +179,18 @@ class Broker:
         path.write_text(self.acl_text(), encoding="utf-8")
         path.chmod(0o600)
 
+    @property
+    def password_file(self) -> Path:
+        return self.directory / "passwd"
+
     def _write_passwords(self) -> None:
-        path = self.directory / "passwd"
-        path.write_text("", encoding="utf-8")
+        path = self.password_file
+        path.write_text("".join(self._hashed.values()), encoding="utf-8")
         path.chmod(0o600)
         tool = mosquitto_binary().with_name("mosquitto_passwd")
         for username, password in self._passwords.items():
+            if username in self._hashed:
+                continue
             subprocess.run(
                 [str(tool), "-b", str(path), username, password],
                 check=True,
@@ -187,10 +208,40 @@ class Broker:
         self._passwords[home_id] = secrets.token_hex(16)
         self._write_passwords()
         if self.running:
-            assert self._process is not None
-            self._process.send_signal(signal.SIGHUP)
-            time.sleep(0.3)
+            self.reload()
         return self._passwords[home_id]
+
+    def add_homes(self, home_ids: Sequence[str]) -> dict[str, str]:
+        """Enrol many homes at once: {home_id: password}. One write, one reload (SIGHUP) of a
+        running broker; ValueError for an id already enrolled or not a plain username."""
+        fresh: dict[str, str] = {}
+        for home_id in home_ids:
+            if home_id in self._passwords or home_id in fresh:
+                raise ValueError(f"{home_id!r} is already enrolled")
+            if not home_id or any(c in home_id for c in ":\n\r"):
+                raise ValueError(f"{home_id!r} cannot be a password file username")
+            fresh[home_id] = secrets.token_hex(16)
+        lines = {home_id: pbkdf2_entry(home_id, pw) for home_id, pw in fresh.items()}
+        with self.password_file.open("a", encoding="utf-8") as out:
+            out.write("".join(lines.values()))
+        self._hashed.update(lines)
+        self._passwords.update(fresh)
+        if self.running:
+            self.reload()
+        return fresh
+
+    def reload(self) -> None:
+        """SIGHUP: the broker rereads its password file and ACL (as `add_home` does)."""
+        assert self._process is not None
+        self._process.send_signal(signal.SIGHUP)
+        time.sleep(0.3)
+
+    @property
+    def pid(self) -> int:
+        """The running mosquitto process's id."""
+        if self._process is None or self._process.poll() is not None:
+            raise RuntimeError("the broker is not running")
+        return self._process.pid
 
     def home_certificate(self, home_id: str) -> tuple[Path, Path]:
         """A client certificate for the `mtls` listener: common name = the home's username."""
@@ -261,6 +312,14 @@ class Broker:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def pbkdf2_entry(username: str, password: str, iterations: int = PBKDF2_ITERATIONS) -> str:
+    """One password file line as `mosquitto_passwd -H sha512-pbkdf2` writes it."""
+    salt = secrets.token_bytes(PBKDF2_SALT_BYTES)
+    digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, iterations, dklen=64)
+    encode = base64.b64encode
+    return f"{username}:$7${iterations}${encode(salt).decode()}${encode(digest).decode()}\n"
 
 
 def _accepts(port: int) -> bool:

@@ -22,6 +22,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
+from rtcc_hub.city.broadcast import broadcast
 from rtcc_hub.city.cli_base import CityApi, Exit, UsageError
 from rtcc_hub.city.cli_base import err as _err
 from rtcc_hub.city.cli_base import out as _out
@@ -32,7 +33,7 @@ from rtcc_hub.city.cli_clips import (
     first_camera,
 )
 from rtcc_hub.city.cli_times import Window, footage_from, token_window
-from rtcc_hub.city.client import CityApiError, CityClient, CityClientError, Unlock
+from rtcc_hub.city.client import CityApiError, CityClient, CityClientError
 from rtcc_hub.city.keys import (
     KeyFileError,
     generate_private_key,
@@ -234,36 +235,7 @@ async def cmd_broadcast(args: argparse.Namespace, relay: CityRelay) -> int:
         home.home_id: _token_from(args, audience=home.home_id, key=key, window=window)
         for home in homes
     }
-
-    async def ask(home_id: str) -> tuple[str, Unlock | BaseException]:
-        try:
-            return home_id, await relay.home(home_id).unlock(tokens[home_id])
-        except CityClientError as err:
-            return home_id, err
-
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    answers = await asyncio.gather(*(ask(home_id) for home_id in tokens))
-    report: dict[str, Any] = {
-        "asked": len(tokens),
-        "accepted": [],
-        "declined": [],
-        "no_answer": [],
-        "refused": [],
-        "seconds": round(loop.time() - started, 3),
-    }
-    for home_id, answer in answers:
-        if isinstance(answer, Unlock):
-            if answer.status == "declined":
-                report["declined"].append(home_id)  # no reason: every decline looks alike
-            else:
-                report["accepted"].append({"home_id": home_id, **(answer.raw or {})})
-        elif isinstance(answer, CityApiError):
-            report["refused"].append(
-                {"home_id": home_id, "status": answer.status, "error": answer.code}
-            )
-        else:
-            report["no_answer"].append(home_id)
+    report = (await broadcast(relay, tokens)).report()
     _out(json.dumps(report, indent=2))
     _err(
         f"asked {report['asked']} homes: {len(report['accepted'])} accepted,"

@@ -3,11 +3,11 @@
 
 What the home sends is written first under ``FILE.unverified``; only once its receipt is the
 home key's signature over exactly those bytes, naming what was asked for (kind, unlock, camera,
-a clip's window), is it renamed to ``FILE``, beside ``FILE.receipt`` (the JWS). A file whose receipt does not verify is kept as ``FILE.unverified`` (with
-``FILE.unverified.receipt`` when a receipt came) and the command fails: the serving is already
-in the owner's log and a snapshot cannot be fetched again, so the bytes are what anyone needs
-to find out what went wrong, but they never sit under the name the caller will treat as
-evidence.
+a clip's window), is it renamed to ``FILE``, beside ``FILE.receipt`` (the JWS). A file whose
+receipt does not verify is kept as ``FILE.unverified`` (with ``FILE.unverified.receipt`` when a
+receipt came) and the command fails: the serving is already in the owner's log and a snapshot
+cannot be fetched again, so the bytes are what anyone needs to find out what went wrong, but
+they never sit under the name the caller will treat as evidence.
 """
 
 from __future__ import annotations
