@@ -143,9 +143,10 @@ class RtccCamerasView extends HTMLElement {
     else if (field.id === "recorder") this._chooseRecorder(field.value);
     else if (field.id === "frigate-name") {
       this._draft.frigateName = field.value;
-      // An error shown goes as soon as the name is right; a new one waits for Save or
-      // for the owner to leave the field, not for every key.
-      if (this._nameError || ev.type === "change") {
+      // An error shown goes as soon as the name is right; a new one waits for Save (not
+      // for leaving the field: a line of error appearing as the mouse goes down on Save
+      // would move the button away before the click).
+      if (this._nameError) {
         this._nameError = frigateNameError(field.value.trim());
         this._renderNameError();
       }
