@@ -583,6 +583,16 @@ async def test_dark_theme(
         background, text = (_luminance(c) for c in colours)
         assert background < 0.3 < text, colours  # light text on a dark background
         await page.screenshot(path=shots / "panel_dark.png", full_page=True)
+        # The Frigate camera name field too (nothing saved).
+        await page.locator(f'[data-edit="{home.street_entity}"]').click()
+        await page.get_by_label("Recordings (for clips)").select_option("frigate-by-name")
+        field = page.get_by_label("Frigate camera name")
+        colours = await field.evaluate(
+            "f => [getComputedStyle(f).backgroundColor, getComputedStyle(f).color]"
+        )
+        background, text = (_luminance(c) for c in colours)
+        assert background < 0.3 < text, colours
+        await page.screenshot(path=shots / "panel_dark_frigate_name.png", full_page=True)
     finally:
         await dark.close()
 

@@ -374,6 +374,7 @@ class RtccCamerasView extends HTMLElement {
           .preview img { width: 100%; max-width: 960px; border-radius: 8px; background: #222; }
           .fields div.field { display: flex; flex-direction: column; gap: 2px; margin: 6px 0; }
           .fields .field[hidden] { display: none; }
+          .fields input[aria-invalid="true"] { border-color: var(--error-color, #db4437); }
         </style>
         <div class="row">
           <button data-action="close" data-key="close">← All cameras</button>
