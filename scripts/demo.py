@@ -862,10 +862,9 @@ class Demo:
     async def _set_recorder(self) -> None:
         """The street camera is recorded by Frigate under FRIGATE_CAMERA.
 
-        The options flow and the panel offer the Frigate cameras Home Assistant knows (from
-        the Frigate integration), and the demo's Home Assistant has no Frigate integration; so
-        the owner's choice is made with the panel's own save command, which takes any Frigate
-        camera name.
+        The demo's Home Assistant has no Frigate integration, so the owner's choice is the
+        panel's "Frigate camera by name…" (or the options flow's "Frigate camera name" field);
+        the demo makes it with the command the panel's Save sends.
         """
         result = await self.ha.websocket(
             {
