@@ -373,3 +373,27 @@ async def test_under_the_supervisor_home_assistant_is_the_core_proxy_with_its_to
             assert ha.requests("camera.front_door") == (1 if status == 200 else 0)
         finally:
             await hub.stop()
+
+
+def test_under_the_supervisor_the_options_are_data_options_json(
+    tmp_path: Path, city: CityHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PROTOCOL 1: "Under the Supervisor the add-on reads /data/options.json" (and keeps its
+    state in /data): with SUPERVISOR_TOKEN set and no --options, those are what it runs with."""
+    assert Path("/data") == cli.SUPERVISOR_DATA
+    monkeypatch.setattr(cli, "SUPERVISOR_DATA", tmp_path)
+    monkeypatch.setenv("SUPERVISOR_TOKEN", "supervisor-token")
+    (tmp_path / "options.json").write_text(
+        json.dumps({"hubs": [city.hub_config()], "city_port": 9001})
+    )
+    seen: list[tuple[Any, Path]] = []
+
+    async def run(options: Any, data_dir: Path) -> None:
+        seen.append((options, data_dir))
+
+    monkeypatch.setattr(cli, "run", run)
+    assert cli.main([]) == 0
+    [(options, data_dir)] = seen
+    assert options.supervisor and options.city_port == 9001
+    assert options.hubs[0].id == city.hub_id
+    assert data_dir == tmp_path
