@@ -8,8 +8,8 @@ a stand-in Home Assistant, and is driven over HTTP on loopback. Run::
 Rule → test (module::test). Every city response of every test is also scanned for the home
 location and entity ids (`conftest.Recorder.assert_no_leaks`, run at teardown of `env`).
 
-A module without a folder is in tests/hub/protocol; `unit/`, `clips/`, `relay/`... are folders of
-tests/hub; `integration/` and `packaging/` are folders of tests/. A bare test name after a
+A module without a folder is in tests/hub/protocol; `unit/`, `clips/` and the like are folders
+of tests/hub; `integration/` and `packaging/` are folders of tests/. A bare test name after a
 citation is in the module cited before it. tests/packaging/test_protocol_rule_table.py fails
 when a cited test (or a cited parameter id) does not exist. The one rule without a test is named
 after the table.
