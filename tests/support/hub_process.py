@@ -100,10 +100,17 @@ class HubProcess:
     ) -> None:
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        city_port = city_port or free_port(bind)
+        if not control_port:
+            # Two free_port() calls may give the same port (the first socket is closed by then);
+            # the same port twice is only ever what a test asks for.
+            control_port = free_port(bind)
+            while control_port == city_port:
+                control_port = free_port(bind)
         self.options: dict[str, Any] = {
             "hubs": hubs or [],
-            "city_port": city_port or free_port(bind),
-            "control_port": control_port or free_port(bind),
+            "city_port": city_port,
+            "control_port": control_port,
             "control_token": control_token,
             "ha_url": ha_url,
             "ha_token": ha_token,
