@@ -26,9 +26,16 @@ if TYPE_CHECKING:
 CAMERA_DOMAIN = "camera"
 FRIGATE = "frigate"
 UNIFIPROTECT = "unifiprotect"
+# Frigate's own rule for a camera's name (REGEX_CAMERA_NAME "^[a-zA-Z0-9_-]+$" in
+# frigate/const.py, the pattern of CameraConfig.name): ASCII letters, digits, "_" and "-".
+# Frigate sets no length; 64 is the add-on's bound (hub_addon policy.py), so a name the
+# integration accepts is one the add-on accepts.
+FRIGATE_CAMERA_NAME_MAX = 64
+_FRIGATE_NAME = rf"[A-Za-z0-9_-]{{1,{FRIGATE_CAMERA_NAME_MAX}}}"
+_FRIGATE_CAMERA_NAME = re.compile(_FRIGATE_NAME)
 # Frigate's camera entities: unique id "{config_entry_id}:camera:{camera name}". The
 # Birdseye view is a composite of all cameras, not a recorded camera.
-_FRIGATE_UNIQUE_ID = re.compile(r"^[^:]+:camera:(?P<name>[A-Za-z0-9_-]{1,64})$")
+_FRIGATE_UNIQUE_ID = re.compile(rf"^[^:]+:camera:(?P<name>{_FRIGATE_NAME})$")
 _FRIGATE_NOT_RECORDED = frozenset({"birdseye"})
 
 
@@ -63,6 +70,11 @@ def friendly_name(hass: HomeAssistant, entity_id: str) -> str | None:
     if entry is not None and (entry.name or entry.original_name):
         return entry.name or entry.original_name
     return None
+
+
+def is_frigate_camera_name(value: object) -> bool:
+    """Whether Frigate could have a camera of this name (whole text, nothing trimmed)."""
+    return isinstance(value, str) and _FRIGATE_CAMERA_NAME.fullmatch(value) is not None
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,7 +42,12 @@ from .api import (
     RtccShareInvalidPolicyError,
     has_visible_text,
 )
-from .cameras import friendly_name, recorder_choices, suggested_recorder
+from .cameras import (
+    friendly_name,
+    is_frigate_camera_name,
+    recorder_choices,
+    suggested_recorder,
+)
 from .const import (
     ASK_TIMEOUT_MAX_S,
     ASK_TIMEOUT_MIN_S,
@@ -67,9 +72,14 @@ CONF_MASKS = "masks"
 CONF_MAX_WIDTH = "max_width"
 CONF_MAX_FPS = "max_fps"
 CONF_RECORDER = "recorder"
+CONF_FRIGATE_CAMERA = "frigate_camera"
 CONF_MAX_CLIP_MIN = "max_clip_minutes"
 CONF_MAX_CLIP_AGE_H = "max_clip_age_hours"
 RECORDER_NONE = "none"
+# The select's "Frigate camera by name…": the name typed in CONF_FRIGATE_CAMERA, for a
+# Frigate Home Assistant has no integration for (or knows under other names). No
+# recorder_value() is this: those are "none", "unifiprotect" or "frigate:NAME".
+RECORDER_FRIGATE_BY_NAME = "frigate_by_name"
 
 # Home-wide fields of the policy that the init step edits, in form order.
 INT_FIELDS = (
@@ -97,6 +107,24 @@ def recorder_from_value(value: str) -> Recorder | None:
     if value.startswith("frigate:"):
         return Recorder(RecorderSource.FRIGATE, value.removeprefix("frigate:"))
     return Recorder(RecorderSource(value))
+
+
+def recorder_from_input(user_input: dict[str, Any]) -> tuple[Recorder | None, dict[str, str]]:
+    """The recorder a camera step's answers choose, or the form errors that prevent it.
+
+    A typed Frigate name counts only with "Frigate camera by name…" chosen, and a name
+    typed with another choice is an error rather than silently dropped.
+    """
+    choice = user_input.get(CONF_RECORDER, RECORDER_NONE)
+    # Frigate names have no spaces: the ones around a pasted name are not part of it.
+    name = (user_input.get(CONF_FRIGATE_CAMERA) or "").strip()
+    if choice != RECORDER_FRIGATE_BY_NAME:
+        if name:
+            return None, {CONF_FRIGATE_CAMERA: "frigate_camera_unused"}
+        return recorder_from_value(choice), {}
+    if not is_frigate_camera_name(name):
+        return None, {CONF_FRIGATE_CAMERA: "invalid_frigate_camera"}
+    return Recorder(RecorderSource.FRIGATE, name), {}
 
 
 def _number(
@@ -227,12 +255,13 @@ class RtccShareOptionsFlow(OptionsFlow):
         entity_id = self._pending[0]
         errors: dict[str, str] = {}
         if user_input is not None:
+            recorder, errors = recorder_from_input(user_input)
             try:
                 masks = parse_masks(user_input.get(CONF_MASKS, "[]"))
             except InvalidMasks as err:
                 errors[CONF_MASKS] = "invalid_masks"
                 self._error = str(err)
-            else:
+            if not errors:
                 label = user_input.get(CONF_LABEL) or ""
                 camera = PolicyCamera(
                     entity_id=entity_id,
@@ -247,7 +276,7 @@ class RtccShareOptionsFlow(OptionsFlow):
                     max_fps=2.0
                     if user_input.get(CONF_MAX_FPS) is None
                     else float(user_input[CONF_MAX_FPS]),
-                    recorder=recorder_from_value(user_input.get(CONF_RECORDER, RECORDER_NONE)),
+                    recorder=recorder,
                 )
                 if len(self._pending) > 1:
                     self._cameras.append(camera)
@@ -281,6 +310,9 @@ class RtccShareOptionsFlow(OptionsFlow):
             value = recorder_value(recorder)
             label = f"Frigate: {recorder.camera}" if recorder.camera else value
             options.append(SelectOptionDict(value=value, label=label))
+        options.append(
+            SelectOptionDict(value=RECORDER_FRIGATE_BY_NAME, label=RECORDER_FRIGATE_BY_NAME)
+        )
         return options
 
     def _camera_defaults(self, entity_id: str) -> dict[str, Any]:
@@ -380,5 +412,6 @@ def _camera_schema(recorders: list[SelectOptionDict]) -> probatio.Schema:
             probatio.Optional(CONF_RECORDER, default=RECORDER_NONE): SelectSelector(
                 SelectSelectorConfig(options=recorders, translation_key="recorder")
             ),
+            probatio.Optional(CONF_FRIGATE_CAMERA): TextSelector(TextSelectorConfig()),
         }
     )

@@ -41,7 +41,14 @@ from .api import (
     Unlock,
     has_visible_text,
 )
-from .cameras import CAMERA_DOMAIN, friendly_name, recorder_choices, suggested_recorder
+from .cameras import (
+    CAMERA_DOMAIN,
+    FRIGATE_CAMERA_NAME_MAX,
+    friendly_name,
+    is_frigate_camera_name,
+    recorder_choices,
+    suggested_recorder,
+)
 from .const import DOMAIN
 from .coordinator import RtccShareConfigEntry, RtccShareCoordinator
 from .datetime import pause_end, paused_until
@@ -52,7 +59,6 @@ ATTR_ENTRY_ID = "entry_id"
 
 # What the add-on calls its ids: "u_" and URL-safe base64; anything else cannot be one.
 _UNLOCK_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-_FRIGATE_CAMERA = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 HISTORY_STATUSES = ("received", "pending", "active", "suspended", "declined", "ended")
 # The longest pause the panel offers to type in: ten years.
 PAUSE_MAX_MINUTES = 10 * 365 * 24 * 60
@@ -123,8 +129,10 @@ def _recorder(value: Any) -> Recorder | None:
     source = value.get("source")
     if source == RecorderSource.FRIGATE and set(value) == {"source", "camera"}:
         camera = value["camera"]
-        if not isinstance(camera, str) or not _FRIGATE_CAMERA.fullmatch(camera):
-            raise probatio.Invalid("a Frigate camera name has letters, digits, _ and -")
+        if not isinstance(camera, str):
+            raise probatio.Invalid("a Frigate camera name is text")
+        # Frigate's naming rule is checked by the command itself, for a translated error
+        # the panel can show at the name field (a schema error has no translation).
         return Recorder(RecorderSource.FRIGATE, camera)
     if source == RecorderSource.UNIFIPROTECT and set(value) == {"source"}:
         return Recorder(RecorderSource.UNIFIPROTECT)
@@ -660,6 +668,17 @@ def _require_camera(hass: HomeAssistant, entity_id: str) -> None:
         raise _error("unknown_camera", entity_id=entity_id)
 
 
+def _require_frigate_name(recorder: Recorder | None) -> None:
+    """A Frigate recorder names a camera as Frigate could name it (typed by hand, maybe)."""
+    if recorder is None or recorder.source is not RecorderSource.FRIGATE:
+        return
+    if not is_frigate_camera_name(recorder.camera):
+        name = recorder.camera or ""
+        if len(name) > FRIGATE_CAMERA_NAME_MAX:
+            name = name[:FRIGATE_CAMERA_NAME_MAX] + "…"
+        raise _error("invalid_frigate_camera", camera=name, max=str(FRIGATE_CAMERA_NAME_MAX))
+
+
 @websocket_command(
     {
         probatio.Required("type"): "rtcc_share/camera/save",
@@ -686,6 +705,7 @@ async def ws_camera_save(
     coordinator = _coordinator(hass, msg)
     entity_id: str = msg["entity_id"]
     _require_camera(hass, entity_id)
+    _require_frigate_name(msg["recorder"])
     label: str | None = msg["label"]
     # The entity id never becomes what the city sees, not even typed by hand.
     if label is not None and label.casefold() in (

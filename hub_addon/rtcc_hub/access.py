@@ -273,15 +273,13 @@ class CityAccess:
             unlock_id=session.unlock_id,
             hub=session.hub,
             viewer=session.viewer.id,
-            detail={
-                "camera_id": session.camera.id,
-                "entity_id": session.camera.entity_id,
-                "viewer": session.viewer.id,
-                "frames": session.frames,
-                "bytes": session.bytes,
-                "dropped": session.viewer.dropped,
-                "reason": reason.value,
-            },
+            detail=_stream_closed_detail(
+                camera_id=session.camera.id,
+                entity_id=session.camera.entity_id,
+                viewer=session.viewer.id,
+                progress=(session.frames, session.bytes, session.viewer.dropped),
+                reason=reason,
+            ),
         )
         self._unrecorded.append(closed)
         task = asyncio.create_task(self.record_closes(), name="rtcc stream close")
@@ -341,15 +339,13 @@ class CityAccess:
             for row in leftovers:
                 change.audit(
                     AuditEvent.STREAM_CLOSED,
-                    {
-                        "camera_id": row.camera_id,
-                        "entity_id": row.entity_id,
-                        "viewer": row.viewer,
-                        "frames": row.frames,
-                        "bytes": row.bytes,
-                        "dropped": row.dropped,
-                        "reason": StreamEnd.INTERRUPTED.value,
-                    },
+                    _stream_closed_detail(
+                        camera_id=row.camera_id,
+                        entity_id=row.entity_id,
+                        viewer=row.viewer,
+                        progress=(row.frames, row.bytes, row.dropped),
+                        reason=StreamEnd.INTERRUPTED,
+                    ),
                     unlock_id=row.unlock_id,
                     hub=row.hub,
                 )
@@ -390,3 +386,25 @@ _FIRST_FRAME_ERRORS = {
     StreamEnd.SUSPENDED: ErrorCode.NOT_ACTIVE,
     StreamEnd.CAMERA_REMOVED: ErrorCode.NOT_FOUND,
 }
+
+
+def _stream_closed_detail(
+    *,
+    camera_id: str,
+    entity_id: str,
+    viewer: str,
+    progress: tuple[int, int, int],
+    reason: StreamEnd,
+) -> dict[str, Any]:
+    """The `stream_closed` audit detail, the same for a stream closed now and one a crash left
+    open (closed as `interrupted` at the next start). `progress` is (frames, bytes, dropped)."""
+    frames, size, dropped = progress
+    return {
+        "camera_id": camera_id,
+        "entity_id": entity_id,
+        "viewer": viewer,
+        "frames": frames,
+        "bytes": size,
+        "dropped": dropped,
+        "reason": reason.value,
+    }

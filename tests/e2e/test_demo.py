@@ -1,9 +1,12 @@
 """The demo scenario end to end: a real Home Assistant, the add-on and the city hub.
 
 Runs ``scripts/demo.py``'s scenario (the same code ``--once`` runs) in a temporary folder, then
-checks what a person would see: the integration's entities in Home Assistant's state machine, a
-pause through Home Assistant's service API declining the next unlock, the mask in the saved
-snapshot, the share counted in the share-history sensor and an audit log that verifies.
+checks what a person would see: no city port open at home and the city served over its broker
+(a real Mosquitto), the integration's entities in Home Assistant's state machine, a pause
+through Home Assistant's service API declining the next unlock, the mask in the saved snapshot
+and in every frame of the recorded clip, the clip's receipt, the 50-home broadcast (the homes
+inside the circle with consent answer with cameras, the others decline alike), the share
+counted in the share-history sensor and an audit log that verifies.
 
 Starts real processes (Home Assistant, the add-on, a stand-in camera), so it runs without the
 Home Assistant pytest plugin: ``pytest -p no:homeassistant tests/e2e``. Every process is stopped
@@ -65,6 +68,33 @@ def _decode(path: Path) -> np.ndarray:
     return demo_scene.decode(path.read_bytes())
 
 
+async def test_no_city_port_is_open_at_home(scenario: demo.Demo) -> None:
+    log = next(c for c in scenario.children.items if c.name == "addon").log.read_text()
+    line = demo._LISTENING.search(log)
+    assert line is not None and line[1] == "off", log
+    assert line[4] == "1"  # one relay
+    # The kernel's view: the add-on process listens on the control port only.
+    control_port = int(scenario.control_url.rsplit(":", 1)[1])
+    assert scenario.results["addon_listening"] == [("127.0.0.1", control_port)]
+    assert scenario.results["city_port_refused"] is True
+    assert await asyncio.to_thread(demo._refused, scenario.closed_city_port)
+
+
+async def test_the_city_reaches_the_home_over_its_broker(scenario: demo.Demo) -> None:
+    assert scenario.results["online"] == {scenario.home_id: "online"}
+    state = await scenario.control("GET", "/control/v1/state")
+    [relay] = state["relays"]
+    assert relay["connected"] is True
+    assert relay["url"] == scenario.relay_url
+    assert relay["hub"] == demo.HUB_ID
+    assert "password" not in relay
+    history = await scenario.control("GET", "/control/v1/history?after=0&limit=1000")
+    assert "relay_connected" in [e["event"] for e in history]
+    # Asked over the broker now, the home still answers (and only its own topic counts).
+    health = await scenario.relay.request(scenario.home_id, "GET", "/api/v1/health")
+    assert (health.status, health.json()) == (200, {"status": "ok"})
+
+
 async def test_city_sees_only_the_unlock_near_home(scenario: demo.Demo) -> None:
     assert scenario.results["far"].status == "declined"
     assert scenario.results["far"].access_token is None
@@ -106,6 +136,99 @@ async def test_snapshot_masks_the_neighbours_window(scenario: demo.Demo) -> None
         seen = demo_scene.region(original, demo_scene.STREET_PROBE).astype(float)
         assert street.mean() > 30
         assert abs(street.mean() - seen.mean()) < 15
+
+
+async def test_the_clip_is_the_recorded_street_masked(scenario: demo.Demo) -> None:
+    from tests.support import footage as ft
+
+    clip = scenario.results["clip"]
+    assert clip.status == "ready"
+    assert "clip" in scenario.results["near"].cameras[0].capabilities
+    path = scenario.out_dir / "clip.mp4"
+    decoded = ft.decode_clip(path)
+    assert decoded.stream_types == ["video"]  # the sound never leaves (there is none here)
+    assert not {"title", "location", "comment"} & set(decoded.container_tags)
+    # Made from the recorder's 20 s of footage, at the recording's 5 frames per second.
+    assert decoded.times[-1] - decoded.times[0] > 15, decoded.times
+    assert len(decoded.luma) >= 5 * 15
+    original = _decode(scenario.out_dir / "original_street.jpg")
+    seen = demo_scene.region(original, demo_scene.STREET_PROBE).astype(float).mean()
+    for number, luma in enumerate(decoded.luma):
+        gray = ft.gray_of_luma(luma)
+        masked = demo_scene.region(gray, demo_scene.MASK_PROBE)
+        assert int(masked.max()) <= BLACK_MAX, f"frame {number}: mask area not black"
+        street = demo_scene.region(gray, demo_scene.STREET_PROBE).astype(float).mean()
+        assert street > 30
+        assert abs(street - seen) < 20, (number, street, seen)
+    check = scenario.results["clip_check"]
+    assert check.mask_max <= BLACK_MAX
+    assert check.frames == len(decoded.luma)
+    assert (scenario.out_dir / "clip_frame.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+async def test_the_clip_receipt_verifies_with_the_home_key(scenario: demo.Demo) -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    from rtcc_hub.city.receipts import ReceiptInvalid, verify_receipt
+
+    near, clip = scenario.results["near"], scenario.results["clip"]
+    body = (scenario.out_dir / "clip.mp4").read_bytes()
+    # The receipt key as the city got it over the relay, from the add-on's own home key.
+    # (The unlock is closed now; its clips are deleted but its status still answers.)
+    status = await scenario.city_home().status(near.unlock_id, near.access_token)
+    key = load_pem_public_key(status.raw["receipt_key"].encode())
+    assert isinstance(key, Ed25519PublicKey)
+    assert clip.receipt is not None
+    receipt = verify_receipt(key, body, clip.receipt)
+    assert receipt.claims["kind"] == "clip"
+    assert receipt.claims["iss"] == scenario.home_id
+    assert receipt.claims["aud"] == demo.HUB_ID
+    assert receipt.claims["unlock_id"] == near.unlock_id
+    assert receipt.claims["bytes"] == len(body)
+    assert receipt == scenario.results["clip_receipt"]
+    # The owner's log holds the entry the receipt names.
+    history = await scenario.control("GET", "/control/v1/history?after=0&limit=1000")
+    entry = next(e for e in history if e["seq"] == receipt.claims["audit_seq"])
+    assert (entry["event"], entry["hash"]) == ("clip_prepared", receipt.claims["audit_hash"])
+    # One byte changed and it no longer verifies.
+    with pytest.raises(ReceiptInvalid):
+        verify_receipt(key, body[:-1] + bytes([body[-1] ^ 1]), clip.receipt)
+
+
+async def test_the_broadcast_asks_every_home_and_the_right_ones_answer(
+    scenario: demo.Demo,
+) -> None:
+    from neighbourhood import Profile
+
+    hood, result = scenario.hood, scenario.results["broadcast"]
+    assert len(hood.homes) == demo.NEIGHBOURS
+    assert result.asked == demo.NEIGHBOURS + 1  # the demo home too
+    assert not result.no_answer and not result.refused
+    # Every reason to decline is there, decided by each add-on at home.
+    assert {home.profile for home in hood.homes} == set(Profile)
+    accepted = {a.home_id for a in result.accepted}
+    assert accepted == hood.expected_accepting() | {scenario.home_id}
+    assert len(result.declined) == result.asked - len(accepted) > 0
+    for answer in result.accepted:
+        assert answer.unlock.status == "active"
+        assert answer.unlock.cameras
+    # Declines all look alike: the same three fields, no cameras, no token, no reason.
+    shapes = {tuple(sorted(a.unlock.raw)) for a in result.declined}
+    assert shapes == {("expires_at", "status", "unlock_id")}
+    # One masked snapshot from each accepting neighbour.
+    numbers = {h.home_id: n for n, h in enumerate(hood.homes, start=1)}
+    saved = sorted(p.name for p in scenario.out_dir.glob("neighbour_*.jpg"))
+    assert saved == sorted(f"neighbour_{numbers[h]:02d}.jpg" for h in accepted - {scenario.home_id})
+    for path in scenario.results["broadcast_snapshots"]:
+        masked = demo_scene.region(_decode(path), demo_scene.MASK_PROBE)
+        assert int(masked.max()) <= BLACK_MAX, path.name
+    # Every neighbour is the add-on with no city port, reached only by its relay.
+    for home in hood.homes:
+        assert not home.addon.options.city_http
+        assert home.addon.city_port == 0
+        assert "city=off" in home.addon.listening_line()
+    assert all(h.connected for h in hood.homes)
 
 
 async def test_stream_frames_were_saved(scenario: demo.Demo) -> None:
@@ -171,7 +294,7 @@ async def test_pause_through_home_assistant_declines_the_next_unlock(scenario: d
 
 
 async def test_consent_off_in_home_assistant_ends_live_access(scenario: demo.Demo) -> None:
-    from rtcc_hub.city.client import CityApiError, CityClient
+    from rtcc_hub.city.client import CityApiError
 
     consent = scenario.entities["consent"]
     await scenario.ha.call_service("rtcc_share", "resume_sharing", {})
@@ -184,12 +307,12 @@ async def test_consent_off_in_home_assistant_ends_live_access(scenario: demo.Dem
 
     await scenario.ha.call_service("switch", "turn_off", {"entity_id": consent})
     await scenario.ha.wait_state(consent, lambda s: s["state"] == "off")
-    async with CityClient(scenario.city_url, session=scenario.session) as city:
-        status = await city.status(unlock.unlock_id, unlock.access_token)
-        assert (status.status, status.ended_reason) == ("ended", "consent_withdrawn")
-        with pytest.raises(CityApiError) as refused:
-            await city.snapshot(unlock.unlock_id, unlock.access_token, camera)
-        assert refused.value.status == 410
+    city = scenario.city_home()
+    status = await city.status(unlock.unlock_id, unlock.access_token)
+    assert (status.status, status.ended_reason) == ("ended", "consent_withdrawn")
+    with pytest.raises(CityApiError) as refused:
+        await city.snapshot(unlock.unlock_id, unlock.access_token, camera)
+    assert refused.value.status == 410
     # And nothing new is granted while consent is off.
     assert (await scenario.city_unlock(near=True, incident="I-CONSENT-2")).status == "declined"
 

@@ -202,15 +202,13 @@ def _black_inside(jpeg: bytes) -> bool:
 
 
 async def _city_snapshot(home: demo.Demo, unlocked: demo.Unlocked) -> bytes:
-    from rtcc_hub.city.client import CityClient
-
     assert unlocked.access_token is not None
-    async with CityClient(home.city_url, session=home.session) as city:
-        # A request approved later has its cameras in its status, not in the first answer.
-        cameras = unlocked.cameras or list(
-            (await city.status(unlocked.unlock_id, unlocked.access_token)).cameras
-        )
-        return await city.snapshot(unlocked.unlock_id, unlocked.access_token, cameras[0].id)
+    city = home.city_home()  # over the city's broker: the home has no city port
+    # A request approved later has its cameras in its status, not in the first answer.
+    cameras = unlocked.cameras or list(
+        (await city.status(unlocked.unlock_id, unlocked.access_token)).cameras
+    )
+    return bytes(await city.snapshot(unlocked.unlock_id, unlocked.access_token, cameras[0].id))
 
 
 async def test_draw_a_mask_save_and_the_city_sees_it_black(
@@ -324,6 +322,80 @@ async def test_mask_editor_drag_insert_delete_undo_and_paste(home: demo.Demo, pa
     await page.get_by_text("Frigate coordinates are pairs of numbers").wait_for()
     await page.get_by_role("button", name="← All cameras").click()
     assert await _policy(home) == before
+
+
+async def test_frigate_camera_by_name(home: demo.Demo, page: Page, shots: Path) -> None:
+    """A Frigate Home Assistant has no integration for (the demo's): the owner chooses
+    "Frigate camera by name…" and types the camera's name, with the keyboard; a name Frigate
+    could not have is refused at the field and nothing is saved."""
+    before = await _policy(home)
+    street_before = next(c for c in before["cameras"] if c["entity_id"] == home.street_entity)
+    await _open(page, home, "cameras")
+    await page.locator(f'[data-edit="{home.street_entity}"]').click()
+    recorder = page.get_by_label("Recordings (for clips)")
+    name = page.get_by_label("Frigate camera name")
+    error = page.locator("#frigate-name-error")
+    assert not await name.is_visible()  # only with "Frigate camera by name…" chosen
+    await recorder.focus()
+    for _ in range(10):  # the arrow keys walk the choices of a closed select
+        if await recorder.input_value() == "frigate-by-name":
+            break
+        await page.keyboard.press("ArrowDown")
+    else:
+        pytest.fail("'Frigate camera by name…' cannot be chosen with the keyboard")
+    await name.wait_for(state="visible")
+    await page.keyboard.press("Tab")
+    assert await page.evaluate(DEEP_FOCUS) == "frigate-name"
+
+    # A name with a space: the error at the field, the focus back on it, nothing saved.
+    await page.keyboard.type("front door")
+    await page.get_by_role("button", name="Save", exact=True).click()
+    await error.get_by_text("“front door” is not a Frigate camera name").wait_for()
+    assert await name.get_attribute("aria-invalid") == "true"
+    assert await page.evaluate(DEEP_FOCUS) == "frigate-name"
+    await page.screenshot(path=shots / "panel_frigate_name_error.png", full_page=True)
+    assert await _policy(home) == before
+
+    # Fixed with the keyboard: the error goes as soon as the name is one; Tab to Save.
+    await page.keyboard.press("Control+A")
+    await page.keyboard.type("street_cam-1")
+    assert await error.inner_text() == ""
+    assert await name.get_attribute("aria-invalid") == "false"
+    await page.keyboard.press("Tab")
+    assert await page.evaluate(DEEP_FOCUS) == "save"
+    await page.keyboard.press("Enter")
+    await page.get_by_text("Saved. The city sees this camera as").wait_for()
+    street = next(
+        c for c in (await _policy(home))["cameras"] if c["entity_id"] == home.street_entity
+    )
+    assert street["recorder"] == {"source": "frigate", "camera": "street_cam-1"}
+    assert street | {"recorder": None} == street_before | {"recorder": None}  # nothing else
+
+    # On a phone the field fits the screen too.
+    await page.set_viewport_size(PHONE)
+    await page.wait_for_timeout(300)
+    width = await page.locator("rtcc-cameras-view").evaluate(
+        "v => Math.max(v.scrollWidth, ...[...v.shadowRoot.querySelectorAll('*')]"
+        ".map(e => e.getBoundingClientRect().right))"
+    )
+    assert width <= PHONE["width"] + 1, width
+    await page.set_viewport_size(DESKTOP)
+
+    # Shown back as the camera's recorder; the other choices are as they were.
+    await page.get_by_role("button", name="← All cameras").click()
+    card = page.locator(f'article[data-camera="{home.street_entity}"]')
+    await card.get_by_text("Frigate: street_cam-1").wait_for()
+    await card.get_by_role("button", name="Edit").click()
+    assert await recorder.input_value() == "frigate:street_cam-1"
+    await recorder.select_option("none")
+    await page.get_by_role("button", name="Save", exact=True).click()
+    await _until(lambda: _recorder_is(home, None), "no recordings again")
+    assert await _policy(home) | {"revision": 0} == before | {"revision": 0}
+
+
+async def _recorder_is(home: demo.Demo, recorder: dict[str, str] | None) -> bool:
+    cameras = (await _policy(home))["cameras"]
+    return next(c for c in cameras if c["entity_id"] == home.street_entity)["recorder"] == recorder
 
 
 async def test_revoke_from_the_panel_ends_the_citys_access(
@@ -511,6 +583,16 @@ async def test_dark_theme(
         background, text = (_luminance(c) for c in colours)
         assert background < 0.3 < text, colours  # light text on a dark background
         await page.screenshot(path=shots / "panel_dark.png", full_page=True)
+        # The Frigate camera name field too (nothing saved).
+        await page.locator(f'[data-edit="{home.street_entity}"]').click()
+        await page.get_by_label("Recordings (for clips)").select_option("frigate-by-name")
+        field = page.get_by_label("Frigate camera name")
+        colours = await field.evaluate(
+            "f => [getComputedStyle(f).backgroundColor, getComputedStyle(f).color]"
+        )
+        background, text = (_luminance(c) for c in colours)
+        assert background < 0.3 < text, colours
+        await page.screenshot(path=shots / "panel_dark_frigate_name.png", full_page=True)
     finally:
         await dark.close()
 

@@ -256,7 +256,7 @@ async def test_options_clips_recorders_and_the_label_rule(
     assert suggested["label"] == ""  # no name in Home Assistant: no label, not "front door"
     assert suggested["recorder"] == "frigate:front_door"  # Home Assistant knows it
     options = result["data_schema"].schema["recorder"].config["options"]
-    assert [o["value"] for o in options] == ["none", "frigate:front_door"]
+    assert [o["value"] for o in options] == ["none", "frigate:front_door", "frigate_by_name"]
     result = await hass.config_entries.options.async_configure(
         result["flow_id"], {"label": "   ", "share": True, "recorder": "frigate:front_door"}
     )
@@ -296,7 +296,7 @@ async def test_options_clips_recorders_and_the_label_rule(
         result["flow_id"], {"cameras": [porch.entity_id], **HOME_RULES, "allow_clips": True}
     )
     options = result["data_schema"].schema["recorder"].config["options"]
-    assert [o["value"] for o in options] == ["none", "frigate:front_door"]
+    assert [o["value"] for o in options] == ["none", "frigate:front_door", "frigate_by_name"]
     # UniFi Protect is only offered for UniFi Protect's own cameras.
     with pytest.raises(InvalidData):
         await hass.config_entries.options.async_configure(
@@ -308,3 +308,51 @@ async def test_options_clips_recorders_and_the_label_rule(
     assert result["type"] is FlowResultType.CREATE_ENTRY
     (camera,) = (await hub_state(hub))["policy"]["cameras"]
     assert camera["recorder"] is None
+
+
+async def test_options_frigate_camera_by_name(
+    hass: HomeAssistant, hub: HubProcess, init_integration: MockConfigEntry
+) -> None:
+    """A Frigate camera Home Assistant does not know, by the name typed; a name Frigate could
+    not have, or one typed with another choice, is shown in the form and nothing is written."""
+    before = (await hub_state(hub))["policy"]
+    result = await hass.config_entries.options.async_init(init_integration.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {"cameras": ["camera.front_door"], **HOME_RULES}
+    )
+    options = result["data_schema"].schema["recorder"].config["options"]
+    assert [o["value"] for o in options] == ["none", "frigate_by_name"]
+    for answer, error in (
+        ({"recorder": "frigate_by_name", "frigate_camera": "front door"}, "invalid_frigate_camera"),
+        ({"recorder": "frigate_by_name", "frigate_camera": "x" * 65}, "invalid_frigate_camera"),
+        ({"recorder": "frigate_by_name"}, "invalid_frigate_camera"),
+        ({"recorder": "none", "frigate_camera": "porch"}, "frigate_camera_unused"),
+    ):
+        result = await hass.config_entries.options.async_configure(
+            result["flow_id"], {"share": True, **answer}
+        )
+        assert result["type"] is FlowResultType.FORM
+        assert result["errors"] == {"frigate_camera": error}, answer
+    assert (await hub_state(hub))["policy"] == before
+
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {"share": True, "recorder": "frigate_by_name", "frigate_camera": " porch_cam-2 "},
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    (camera,) = (await hub_state(hub))["policy"]["cameras"]
+    assert camera["recorder"] == {"source": "frigate", "camera": "porch_cam-2"}
+
+    # Shown back as the stored choice, by its name.
+    result = await hass.config_entries.options.async_init(init_integration.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {"cameras": ["camera.front_door"], **HOME_RULES}
+    )
+    options = result["data_schema"].schema["recorder"].config["options"]
+    assert [o["value"] for o in options] == ["none", "frigate:porch_cam-2", "frigate_by_name"]
+    suggested = {
+        str(k): k.description.get("suggested_value")
+        for k in result["data_schema"].schema
+        if k.description
+    }
+    assert suggested["recorder"] == "frigate:porch_cam-2"

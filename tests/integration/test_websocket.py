@@ -256,7 +256,7 @@ BAD_INPUT: list[tuple[str, dict[str, Any]]] = [
         {
             "entity_id": "camera.front_door",
             "share": True,
-            "recorder": {"source": "frigate", "camera": "front door"},
+            "recorder": {"source": "frigate", "camera": 5},
         },
     ),
     (
@@ -412,6 +412,65 @@ async def test_cameras_save_and_remove(hass: HomeAssistant, ask: Ask, hub: HubPr
     }
     error = await _refused(ask, "camera/remove", "home_assistant_error", entity_id="camera.garage")
     assert error["translation_key"] == "camera_not_in_policy"
+
+
+# Names Frigate could give a camera (frigate/const.py REGEX_CAMERA_NAME), up to the add-on's
+# 64, and names it could not: a space, a slash, a letter beyond ASCII, a newline, 65 long.
+FRIGATE_NAMES = ["garage", "Garage-2_north", "7", "x" * 64]
+NOT_FRIGATE_NAMES = ["front door", "", "garage/1", "cam\u00e9ra", "garage\n", " garage", "x" * 65]
+
+
+@pytest.mark.usefixtures("sharing")
+async def test_frigate_camera_by_name(hass: HomeAssistant, ask: Ask, hub: HubProcess) -> None:
+    """Any Frigate camera name, typed by the owner (Home Assistant needs no Frigate
+    integration); a name Frigate could not have gets a translated error, nothing changes."""
+    hass.states.async_set("camera.garage", "idle", {"friendly_name": "Garage"})
+    views = {c["entity_id"]: c for c in (await _ok(ask, "state"))["cameras"]}
+    assert views["camera.garage"]["recorder_choices"] == []  # Home Assistant knows none
+    for name in FRIGATE_NAMES:
+        await _ok(
+            ask,
+            "camera/save",
+            entity_id="camera.garage",
+            share=True,
+            recorder={"source": "frigate", "camera": name},
+        )
+        cameras = {c["entity_id"]: c for c in (await hub_state(hub))["policy"]["cameras"]}
+        assert cameras["camera.garage"]["recorder"] == {"source": "frigate", "camera": name}
+
+    revision = await _revision(hub)
+    for name in NOT_FRIGATE_NAMES:
+        error = await _refused(
+            ask,
+            "camera/save",
+            "home_assistant_error",
+            entity_id="camera.garage",
+            share=False,
+            recorder={"source": "frigate", "camera": name},
+        )
+        assert error["translation_key"] == "invalid_frigate_camera", name
+        assert error["translation_domain"] == DOMAIN
+    assert error["translation_placeholders"]["camera"] == "x" * 64 + "\u2026"  # cut short
+    error = await _refused(
+        ask,
+        "camera/save",
+        "home_assistant_error",
+        entity_id="camera.garage",
+        share=True,
+        recorder={"source": "frigate", "camera": "front door"},
+    )
+    assert error["message"] == (
+        "\u201cfront door\u201d is not a Frigate camera name: Frigate names have only letters, "
+        "digits, _ and - (at most 64 characters). Nothing was changed"
+    )
+    assert await _revision(hub) == revision
+    garage = next(
+        c for c in (await hub_state(hub))["policy"]["cameras"] if c["entity_id"] == "camera.garage"
+    )
+    assert (garage["share"], garage["recorder"]) == (
+        True,
+        {"source": "frigate", "camera": "x" * 64},
+    )
 
 
 def _decode(image: str) -> np.ndarray:

@@ -26,6 +26,9 @@ dependencies (aiohttp, cryptography, numpy, PyJWT, PyTurboJPEG, voluptuous) and 
 - `jpeg`: `segments`, `marker_names`, `metadata_segments`, `assert_no_metadata`, `dimensions`,
   `decode`/`encode` (RGB), `polygon_mask`, `erode`, `dilate`, `assert_masked`,
   `assert_not_black`, `insert_segments`, `set_dimensions`.
+- `receipts.ReceiptHome.generate(home_id)`: `.public_pem` (a `receipt_key`), `.receipt(body,
+  kind=, unlock_id=, camera_id=, clip=)`, `.headers(body, ...)` (`Repr-Digest`, `RTCC-Receipt`),
+  signed by the add-on's own `ReceiptSigner`.
 - `streams`: `mjpeg_parts(resp)` (multipart/x-mixed-replace parts as they arrive),
   `sse_events(resp)` (server-sent events).
 """

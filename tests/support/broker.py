@@ -39,7 +39,7 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from tests.support.hub_process import free_port
+from tests.support.hub_process import free_ports
 from tests.support.tls import TestCA
 
 REPO = Path(__file__).resolve().parents[2]
@@ -52,6 +52,17 @@ PBKDF2_SALT_BYTES = 64
 
 class BrokerUnavailable(RuntimeError):
     """No Mosquitto binary could be found or fetched."""
+
+
+class PortTaken(RuntimeError):
+    """Mosquitto could not bind a port chosen for it (someone else took it meanwhile)."""
+
+
+_KINDS = ("mqtt", "ws", "mqtts", "wss", "mtls")
+
+
+def _fresh_ports() -> dict[str, int]:
+    return dict(zip(_KINDS, free_ports(len(_KINDS)), strict=True))
 
 
 def mosquitto_binary() -> Path:
@@ -107,13 +118,7 @@ class Broker:
         self.city_username = self.city_accounts[0]
         self.bind_client_ids = bind_client_ids
         self.debug_log = debug_log
-        self.ports = {
-            "mqtt": free_port(),
-            "ws": free_port(),
-            "mqtts": free_port(),
-            "wss": free_port(),
-            "mtls": free_port(),
-        }
+        self.ports = _fresh_ports()
         self.ca = TestCA(directory, "rtcc test broker CA")
         self.cert_file, self.key_file = self.ca.issue("127.0.0.1", server=True)
         self.homes_ca = TestCA(directory, "rtcc test homes CA")
@@ -121,6 +126,7 @@ class Broker:
         # Entries written by `add_homes` (already hashed): kept when the file is rewritten.
         self._hashed: dict[str, str] = {}
         self._process: subprocess.Popen[bytes] | None = None
+        self._started_once = False
         for username in (*self.city_accounts, *homes):
             self._passwords[username] = secrets.token_hex(16)
         self._write_passwords()
@@ -266,6 +272,19 @@ class Broker:
     def start(self, timeout: float = 10.0) -> None:
         if self.running:
             return
+        for attempt in range(3):
+            try:
+                self._start(timeout)
+                return
+            except PortTaken:
+                # Another process (a parallel test, a helper) bound one of the ports between
+                # choosing and binding. Only before the first start: a restart keeps its URLs.
+                if self._started_once or attempt == 2:
+                    raise
+                self.ports = _fresh_ports()
+                self._write_config()
+
+    def _start(self, timeout: float) -> None:
         self._process = subprocess.Popen(
             [str(mosquitto_binary()), "-c", str(self.config_file)],
             stdout=subprocess.DEVNULL,
@@ -275,10 +294,18 @@ class Broker:
         for port in self.ports.values():
             while not _accepts(port):
                 if self._process.poll() is not None:
-                    raise RuntimeError(f"mosquitto exited at start:\n{self.log()}{self._stderr()}")
+                    why = f"mosquitto exited at start:\n{self.log()}{self._stderr()}"
+                    raise PortTaken(why) if "Address already in use" in why else RuntimeError(why)
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"mosquitto did not listen on {port}:\n{self.log()}")
                 time.sleep(0.02)
+        # Mosquitto binds every listener before it serves, and exits when one is taken: a port
+        # that accepts could be someone else's, so the broker must still be there.
+        time.sleep(0.05)
+        if self._process.poll() is not None:
+            why = f"mosquitto exited at start:\n{self.log()}{self._stderr()}"
+            raise PortTaken(why) if "Address already in use" in why else RuntimeError(why)
+        self._started_once = True
 
     def stop(self) -> None:
         process, self._process = self._process, None

@@ -51,6 +51,18 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
+def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """`count` distinct free ports: every socket stays bound until all are chosen (one after
+    the other, the kernel may hand out a port it just gave back)."""
+    with contextlib.ExitStack() as stack:
+        ports = []
+        for _ in range(count):
+            s = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            s.bind((host, 0))
+            ports.append(int(s.getsockname()[1]))
+        return ports
+
+
 def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONUNBUFFERED"] = "1"
@@ -88,10 +100,17 @@ class HubProcess:
     ) -> None:
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        city_port = city_port or free_port(bind)
+        if not control_port:
+            # Two free_port() calls may give the same port (the first socket is closed by then);
+            # the same port twice is only ever what a test asks for.
+            control_port = free_port(bind)
+            while control_port == city_port:
+                control_port = free_port(bind)
         self.options: dict[str, Any] = {
             "hubs": hubs or [],
-            "city_port": city_port or free_port(bind),
-            "control_port": control_port or free_port(bind),
+            "city_port": city_port,
+            "control_port": control_port,
             "control_token": control_token,
             "ha_url": ha_url,
             "ha_token": ha_token,

@@ -128,6 +128,24 @@ class StandinFrigate:
             cam.segments.sort(key=lambda r: r.start_time)
         return rows
 
+    def add_segment(self, camera: str, path: Path, start_time: float) -> SegmentRow:
+        """Register a segment recorded elsewhere (e.g. the demo's own camera) as Frigate does:
+        `start_time` as its file name gives it, `duration` as ffprobe measures it."""
+        duration = ft.media_duration(path)
+        row = SegmentRow(
+            id=f"{start_time}-{camera}",
+            path=path,
+            start_time=start_time,
+            end_time=start_time + duration,
+            duration=duration,
+            segment_size=path.stat().st_size / 1e6,
+        )
+        with self._lock:
+            cam = self.cameras.setdefault(camera, FrigateCamera(camera))
+            cam.segments.append(row)
+            cam.segments.sort(key=lambda r: r.start_time)
+        return row
+
     def delete_segment(self, camera: str, row: SegmentRow) -> None:
         with self._lock:
             self.cameras[camera].segments.remove(row)

@@ -19,7 +19,6 @@ with another method `405 method_not_allowed` (with `Allow`), a wrong token `401 
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import json
 import re
@@ -37,6 +36,7 @@ from rtcc_hub.carriage import (
     SinkSlow,
     StreamEnd,
 )
+from tests.support.receipts import ReceiptHome
 
 UNLOCK = re.compile(r"^/api/v1/unlocks/(?P<unlock>[^/]+)$")
 CAMERA = re.compile(r"^/api/v1/unlocks/(?P<unlock>[^/]+)/cameras/(?P<camera>[^/]+)/(?P<what>snapshot|stream)$")  # fmt: skip
@@ -74,6 +74,7 @@ class StandinUnlock:
     access_token: str
     cameras: dict[str, int]  # camera id -> snapshot size in bytes
     scope: tuple[str, ...]
+    receipt_key: str
     status: str = "active"
     streams: list[StandinStream] = field(default_factory=list)
 
@@ -86,7 +87,7 @@ class StandinUnlock:
                 {"id": camera, "label": f"Camera {n}", "capabilities": ["snapshot", "stream"]}
                 for n, camera in enumerate(self.cameras, start=1)
             ],
-            "receipt_key": "-----BEGIN PUBLIC KEY-----\nstandin\n-----END PUBLIC KEY-----\n",
+            "receipt_key": self.receipt_key,
         }
 
 
@@ -159,6 +160,7 @@ class StandinRouter:
         self.streams: list[StandinStream] = []
         self._held: asyncio.Event | None = None
         self.holding = 0  # requests waiting in hold_snapshots()
+        self.home = ReceiptHome.generate()  # signs the snapshots' receipts
 
     # -- scripting ----------------------------------------------------------------------------
 
@@ -173,6 +175,7 @@ class StandinRouter:
             access_token=secrets.token_urlsafe(24),
             cameras=cameras or {"cam-" + secrets.token_hex(4): 5000},
             scope=scope,
+            receipt_key=self.home.public_pem,
         )
         self.unlocks[unlock.unlock_id] = unlock
         return unlock
@@ -270,13 +273,8 @@ class StandinRouter:
             finally:
                 self.holding -= 1
         body = fake_jpeg(unlock.cameras[camera], seed=len(self.requests))
-        digest = base64.b64encode(hashlib.sha256(body).digest()).decode()
-        return Reply(
-            status=200,
-            body=body,
-            content_type="image/jpeg",
-            headers={"Repr-Digest": f"sha-256=:{digest}:", "RTCC-Receipt": "standin.receipt.jws"},
-        )
+        headers = self.home.headers(body, unlock_id=unlock.unlock_id, camera_id=camera)
+        return Reply(status=200, body=body, content_type="image/jpeg", headers=headers)
 
     def _stream(self, unlock: StandinUnlock) -> Answer:
         if "stream" not in unlock.scope:

@@ -6,6 +6,19 @@ import "./mask-editor.js";
 
 const STILL_REFRESH_MS = 10000;
 const PREVIEW_DELAY_MS = 700;
+// The recorder select's "Frigate camera by name…": the name is typed, for a Frigate that
+// Home Assistant has no integration for (or knows by other names). Never a recorderValue().
+const FRIGATE_BY_NAME = "frigate-by-name";
+// Frigate's own rule for camera names (letters, digits, _ and -), at most the add-on's 64;
+// the integration checks the same (cameras.py) and its refusal is shown here too.
+const FRIGATE_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+
+function frigateNameError(name) {
+  if (name === "") return "Type the camera's name as it is in Frigate's configuration.";
+  if (FRIGATE_NAME.test(name)) return "";
+  if (name.length > 64) return "A Frigate camera name has at most 64 characters.";
+  return `“${name}” is not a Frigate camera name: Frigate names have only letters, digits, _ and -.`;
+}
 
 function recorderValue(recorder) {
   if (!recorder) return "none";
@@ -91,7 +104,13 @@ class RtccCamerasView extends HTMLElement {
       max_width: camera.max_width,
       max_fps: camera.max_fps,
       recorder: camera.in_policy ? camera.recorder : camera.suggested_recorder,
+      byName: false, // "Frigate camera by name…" chosen
+      frigateName: "",
     };
+    if (this._draft.recorder && this._draft.recorder.source === "frigate") {
+      this._draft.frigateName = this._draft.recorder.camera;
+    }
+    this._nameError = "";
     this._message = "";
     this._error = "";
     this._preview = null;
@@ -121,11 +140,56 @@ class RtccCamerasView extends HTMLElement {
       this._draft.max_width = field.value === "" ? null : Number(field.value);
       if (ev.type === "change") this._schedulePreview();
     } else if (field.id === "max-fps") this._draft.max_fps = field.value === "" ? 2 : Number(field.value);
-    else if (field.id === "recorder") this._draft.recorder = recorderFrom(field.value);
+    else if (field.id === "recorder") this._chooseRecorder(field.value);
+    else if (field.id === "frigate-name") {
+      this._draft.frigateName = field.value;
+      // An error shown goes as soon as the name is right; a new one waits for Save (not
+      // for leaving the field: a line of error appearing as the mouse goes down on Save
+      // would move the button away before the click).
+      if (this._nameError) {
+        this._nameError = frigateNameError(field.value.trim());
+        this._renderNameError();
+      }
+    }
+  }
+
+  _chooseRecorder(value) {
+    const d = this._draft;
+    d.byName = value === FRIGATE_BY_NAME;
+    if (!d.byName) d.recorder = recorderFrom(value);
+    this._nameError = "";
+    const box = this.shadowRoot.querySelector(".frigate-name");
+    if (box) box.hidden = !d.byName;
+    this._renderNameError();
+  }
+
+  _renderNameError() {
+    const field = this.shadowRoot.querySelector("#frigate-name");
+    const error = this.shadowRoot.querySelector("#frigate-name-error");
+    if (!field || !error) return;
+    error.textContent = this._nameError;
+    field.setAttribute("aria-invalid", this._nameError ? "true" : "false");
+  }
+
+  /** The recorder to save, or undefined when the typed Frigate name is not one. */
+  _recorderToSave() {
+    const d = this._draft;
+    if (!d.byName) return d.recorder;
+    // Frigate names have no spaces: the ones around a pasted name are not part of it.
+    const name = d.frigateName.trim();
+    this._nameError = frigateNameError(name);
+    this._renderNameError();
+    if (this._nameError) {
+      this.shadowRoot.querySelector("#frigate-name").focus();
+      return undefined;
+    }
+    return { source: "frigate", camera: name };
   }
 
   async _save() {
     const d = this._draft;
+    const recorder = this._recorderToSave();
+    if (recorder === undefined) return; // the name field says why; nothing is sent
     this._busy = true;
     this._error = "";
     this._message = "";
@@ -138,14 +202,17 @@ class RtccCamerasView extends HTMLElement {
         masks: d.masks,
         max_width: d.max_width,
         max_fps: d.max_fps,
-        recorder: d.recorder,
+        recorder,
       });
       this._message = `Saved. The city sees this camera as “${result.public_label}”${
         d.share ? "" : " (not shared now)"
       }.`;
       this._schedulePreview(0);
     } catch (err) {
-      this._error = err.message;
+      if (err.translationKey === "invalid_frigate_camera") {
+        this._nameError = err.message; // the integration's own words, at the field
+        this._renderNameError();
+      } else this._error = err.message;
     } finally {
       this._busy = false;
       this._renderStatus();
@@ -305,6 +372,9 @@ class RtccCamerasView extends HTMLElement {
           @media (max-width: 800px) { .editor { grid-template-columns: minmax(0, 1fr); } }
           .fields input[type="text"], .fields input[type="number"], .fields select { width: 100%; }
           .preview img { width: 100%; max-width: 960px; border-radius: 8px; background: #222; }
+          .fields div.field { display: flex; flex-direction: column; gap: 2px; margin: 6px 0; }
+          .fields .field[hidden] { display: none; }
+          .fields input[aria-invalid="true"] { border-color: var(--error-color, #db4437); }
         </style>
         <div class="row">
           <button data-action="close" data-key="close">← All cameras</button>
@@ -341,8 +411,17 @@ class RtccCamerasView extends HTMLElement {
                     ${recorderTitle(r)}${r.suggested ? " (found in Home Assistant)" : ""}
                   </option>`,
                 )}
+                <option value="${FRIGATE_BY_NAME}" ${d.byName ? "selected" : ""}>Frigate camera by name…</option>
               </select>
             </label>
+            <div class="field frigate-name" ${d.byName ? "" : "hidden"}>
+              <label for="frigate-name">Frigate camera name</label>
+              <input id="frigate-name" type="text" data-key="frigate-name" value="${d.frigateName}"
+                autocomplete="off" autocapitalize="off" spellcheck="false" placeholder="front_door"
+                aria-describedby="frigate-name-help frigate-name-error" aria-invalid="false" />
+              <span id="frigate-name-help" class="muted">As in Frigate's configuration (letters, digits, _ and -): for a Frigate that Home Assistant has no integration for, or knows by another name.</span>
+              <span id="frigate-name-error" class="error" role="alert"></span>
+            </div>
             <div class="row">
               <button class="primary" data-action="save" data-key="save">Save</button>
               <button data-action="preview" data-key="preview">What the city sees</button>

@@ -178,6 +178,8 @@ export class CommandError extends Error {
   constructor(err) {
     super(messageOf(err));
     this.code = err && err.code;
+    // Which refusal it is, so a view can show it at the field it is about.
+    this.translationKey = err && err.translation_key;
   }
 }
 

@@ -8,7 +8,18 @@ used (aiohttp, aiomqtt, cryptography, PyJWT).
 """
 
 from rtcc_hub.city.broadcast import BroadcastResult, HomeAnswer, broadcast, broadcast_signing
-from rtcc_hub.city.client import Camera, CityApiError, CityClient, CityClientError, Unlock
+from rtcc_hub.city.client import (
+    Camera,
+    CityApiError,
+    CityClient,
+    CityClientError,
+    Clip,
+    ClipStatus,
+    Download,
+    Received,
+    Unlock,
+    wait_for_clip,
+)
 from rtcc_hub.city.keys import (
     KeyFileError,
     generate_private_key,
@@ -18,9 +29,23 @@ from rtcc_hub.city.keys import (
     write_private_key,
 )
 from rtcc_hub.city.multipart import MultipartError, MultipartParser, Part, parse_boundary
+from rtcc_hub.city.receipts import (
+    Receipt,
+    ReceiptInvalid,
+    load_receipt_key,
+    verify_receipt,
+    verify_receipt_file,
+)
 from rtcc_hub.city.registry import EnrolledHome, RegistryError, enrol, load_homes
 from rtcc_hub.city.relay import CityRelay, RelayAnswer, RelayHome, RelayStream
-from rtcc_hub.city.tokens import Area, Incident, TokenInputError, build_claims, sign_unlock_token
+from rtcc_hub.city.tokens import (
+    Area,
+    Footage,
+    Incident,
+    TokenInputError,
+    build_claims,
+    sign_unlock_token,
+)
 
 __all__ = [
     "Area",
@@ -30,13 +55,20 @@ __all__ = [
     "CityClient",
     "CityClientError",
     "CityRelay",
+    "Clip",
+    "ClipStatus",
+    "Download",
     "EnrolledHome",
+    "Footage",
     "HomeAnswer",
     "Incident",
     "KeyFileError",
     "MultipartError",
     "MultipartParser",
     "Part",
+    "Receipt",
+    "ReceiptInvalid",
+    "Received",
     "RegistryError",
     "RelayAnswer",
     "RelayHome",
@@ -51,8 +83,12 @@ __all__ = [
     "hub_entry",
     "load_homes",
     "load_private_key",
+    "load_receipt_key",
     "parse_boundary",
     "public_key_pem",
     "sign_unlock_token",
+    "verify_receipt",
+    "verify_receipt_file",
+    "wait_for_clip",
     "write_private_key",
 ]

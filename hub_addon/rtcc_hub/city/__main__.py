@@ -1,7 +1,10 @@
 """``python -m rtcc_hub.city`` / ``rtcc-city``: the city hub's command-line tool.
 
 Exit status: 0 on success, 1 when the request or a file operation fails (the protocol error code
-is printed on stderr), 2 for bad command-line input.
+is printed on stderr) or a receipt does not verify, 2 for bad command-line input.
+
+The commands for evidence (`clip`, `verify-receipt`, the receipt check of `snapshot`) live in
+`cli_clips`, times and the `footage` window in `cli_times`, what all share in `cli_base`.
 """
 
 from __future__ import annotations
@@ -14,12 +17,24 @@ import math
 import os
 import secrets
 import sys
-from collections.abc import AsyncGenerator, Callable, Coroutine, Sequence
+import time
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from rtcc_hub.city.broadcast import broadcast_signing
-from rtcc_hub.city.client import Camera, CityApiError, CityClient, CityClientError, Unlock
+from rtcc_hub.city.cli_base import CityApi, Exit, UsageError
+from rtcc_hub.city.cli_base import err as _err
+from rtcc_hub.city.cli_base import out as _out
+from rtcc_hub.city.cli_clips import (
+    cmd_clip,
+    cmd_snapshot,
+    cmd_verify_receipt,
+    first_camera,
+)
+from rtcc_hub.city.cli_times import Window, footage_from, token_window
+from rtcc_hub.city.client import CityApiError, CityClient, CityClientError
 from rtcc_hub.city.keys import (
     KeyFileError,
     generate_private_key,
@@ -29,46 +44,20 @@ from rtcc_hub.city.keys import (
     public_key_pem,
     write_private_key,
 )
+from rtcc_hub.city.receipts import ReceiptInvalid
 from rtcc_hub.city.registry import RegistryError, check_home_id, enrol, load_homes
 from rtcc_hub.city.relay import CityRelay
-from rtcc_hub.city.tokens import Area, Incident, TokenInputError, parse_rfc3339, sign_unlock_token
+from rtcc_hub.city.tokens import Area, Incident, TokenInputError, sign_unlock_token
 
 ACCESS_TOKEN_ENV = "RTCC_ACCESS_TOKEN"  # noqa: S105 - the variable's name, not a secret
 RELAY_PASSWORD_ENV = "RTCC_RELAY_PASSWORD"  # noqa: S105 - the variable's name, not a secret
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = Exit.OK, Exit.FAILED, Exit.USAGE
 
-
-class CityApi(Protocol):
-    """One home's city API, over HTTP (`CityClient`) or over a relay (`RelayHome`)."""
-
-    async def unlock(self, token: str) -> Unlock: ...
-
-    async def status(self, unlock_id: str, access_token: str) -> Unlock: ...
-
-    async def snapshot(self, unlock_id: str, access_token: str, camera_id: str) -> bytes: ...
-
-    def stream(
-        self, unlock_id: str, access_token: str, camera_id: str
-    ) -> AsyncGenerator[bytes]: ...
-
-    async def close_unlock(self, unlock_id: str, access_token: str) -> None: ...
-
-
-class UsageError(Exception):
-    """Bad command-line input found after parsing (exit 2)."""
-
+__all__ = ["CityApi", "UsageError", "build_parser", "main"]
 
 Handler = Callable[[argparse.Namespace], int]
 AsyncHandler = Callable[[argparse.Namespace, CityApi], Coroutine[Any, Any, int]]
 RelayHandler = Callable[[argparse.Namespace, CityRelay], Coroutine[Any, Any, int]]
-
-
-def _out(text: str) -> None:
-    sys.stdout.write(text if text.endswith("\n") else text + "\n")
-
-
-def _err(text: str) -> None:
-    sys.stderr.write(f"rtcc-city: {text}\n")
 
 
 # -- key management ---------------------------------------------------------------------------
@@ -99,7 +88,20 @@ def cmd_enrol(args: argparse.Namespace) -> int:
 # -- tokens -----------------------------------------------------------------------------------
 
 
-def _token_from(args: argparse.Namespace, audience: str | None = None, key: Any = None) -> str:
+def _signing_window(args: argparse.Namespace) -> Window:
+    """The token's window and its `footage`, checked once (a broadcast signs many tokens)."""
+    window = token_window(args, int(time.time()))
+    args.footage = footage_from(args, window)
+    return window
+
+
+def _token_from(
+    args: argparse.Namespace,
+    audience: str | None = None,
+    key: Any = None,
+    window: Window | None = None,
+) -> str:
+    window = window or _signing_window(args)
     return sign_unlock_token(
         key or load_private_key(args.key),
         issuer=args.iss,
@@ -113,9 +115,11 @@ def _token_from(args: argparse.Namespace, audience: str | None = None, key: Any 
         area=Area(lat=args.lat, lon=args.lon, radius_m=args.radius_m),
         scope=args.scope,
         duration_s=args.duration_s,
-        not_before=parse_rfc3339(args.not_before) if args.not_before else None,
+        not_before=window.nbf,
         kid=args.kid,
         jti=getattr(args, "jti", None),
+        now=window.now,
+        footage=args.footage,
     )
 
 
@@ -136,14 +140,6 @@ async def cmd_unlock(args: argparse.Namespace, client: CityApi) -> int:
 async def cmd_status(args: argparse.Namespace, client: CityApi) -> int:
     unlock = await client.status(args.unlock_id, args.access_token)
     _out(json.dumps(unlock.raw, indent=2))
-    return EXIT_OK
-
-
-async def cmd_snapshot(args: argparse.Namespace, client: CityApi) -> int:
-    camera_id = await _camera_id(args, client, "snapshot")
-    jpeg = await client.snapshot(args.unlock_id, args.access_token, camera_id)
-    args.out.write_bytes(jpeg)
-    _out(f"wrote {len(jpeg)} bytes from camera {camera_id} to {args.out}")
     return EXIT_OK
 
 
@@ -174,13 +170,7 @@ async def _camera_id(args: argparse.Namespace, client: CityApi, capability: str)
     """The given camera id, else the unlock's first camera able to do ``capability``."""
     if args.camera_id:
         return str(args.camera_id)
-    unlock: Unlock = await client.status(args.unlock_id, args.access_token)
-    choices: list[Camera] = [c for c in unlock.cameras if capability in c.capabilities]
-    if not choices:
-        raise CityClientError(
-            f"unlock {args.unlock_id} ({unlock.status}) has no camera offering {capability}"
-        )
-    return choices[0].id
+    return first_camera(await client.status(args.unlock_id, args.access_token), capability)
 
 
 def _city_relay(args: argparse.Namespace) -> CityRelay:
@@ -241,13 +231,16 @@ async def cmd_broadcast(args: argparse.Namespace, relay: CityRelay) -> int:
     if not homes:
         raise UsageError(f"no homes enrolled in {args.homes}")
     key = load_private_key(args.key)
-    # Each token is signed as its request goes out: a broadcast to thousands of homes can last
-    # longer than the 60 s a token's `iat` may be old.
-    result = await broadcast_signing(
-        relay,
-        [home.home_id for home in homes],
-        lambda home_id: _token_from(args, audience=home_id, key=key),
-    )
+    window = _signing_window(args)
+
+    def sign(home_id: str) -> str:
+        # Signed as its request goes out, `iat` then: a broadcast to thousands of homes can
+        # last longer than the 60 s a token's `iat` may be old. The incident's window (`nbf`,
+        # `exp`, `footage`) is the same in every home's token.
+        now = replace(window, now=max(window.now, int(time.time())))
+        return _token_from(args, audience=home_id, key=key, window=now)
+
+    result = await broadcast_signing(relay, [home.home_id for home in homes], sign)
     report = result.report()
     _out(json.dumps(report, indent=2))
     _err(
@@ -323,9 +316,24 @@ def _add_sign_options(parser: argparse.ArgumentParser, *, audience: bool = True)
     parser.add_argument(
         "--duration-s", type=_positive_int, required=True, help="window length, seconds"
     )
-    parser.add_argument("--not-before", metavar="RFC3339", help="window start (default: now)")
     parser.add_argument(
-        "--scope", type=_scope, required=True, help="snapshot, stream or snapshot,stream"
+        "--not-before", metavar="TIME", help="window start, RFC 3339 or e.g. now+5m (default: now)"
+    )
+    parser.add_argument(
+        "--scope",
+        type=_scope,
+        required=True,
+        help="any of snapshot, stream, clip, comma-separated (clip needs --footage-*)",
+    )
+    parser.add_argument(
+        "--footage-start",
+        metavar="TIME",
+        help="with clip: start of the recorded window, RFC 3339 or relative (--footage-start=-2h)",
+    )
+    parser.add_argument(
+        "--footage-end",
+        metavar="TIME",
+        help="with clip: its end (<= the unlock's expiry, at most 2 h after the start)",
     )
     parser.add_argument("--kid", help="key id for the JWS header (if enrolled with one)")
     if audience:
@@ -384,7 +392,14 @@ def _add_access_options(parser: argparse.ArgumentParser, *, camera: bool) -> Non
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="rtcc-city", description="City hub tool for resident-controlled camera sharing."
+        prog="rtcc-city",
+        description="City hub tool for resident-controlled camera sharing.",
+        epilog=(
+            "TIME is RFC 3339 with an offset (2026-11-23T12:00:00Z) or relative to now: now,"
+            " now-15m, now+1h, -2h (units s, m, h, d; attach a value starting with '-' with '=',"
+            " e.g. --footage-start=-2h). Exit status: 0 done, 1 failed (the request, a file,"
+            " a receipt that does not verify), 2 bad command-line input."
+        ),
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -417,9 +432,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_access_options(status, camera=False)
     status.set_defaults(handler=_run_client(cmd_status))
 
-    snapshot = commands.add_parser("snapshot", help="save one JPEG from a camera")
+    snapshot = commands.add_parser(
+        "snapshot", help="save one JPEG from a camera, and its verified receipt (FILE.receipt)"
+    )
     _add_access_options(snapshot, camera=True)
     snapshot.add_argument("--out", type=Path, required=True)
+    _add_key_out(snapshot)
     snapshot.set_defaults(handler=_run_client(cmd_snapshot))
 
     stream = commands.add_parser("stream", help="save frames of a camera's live stream")
@@ -431,8 +449,52 @@ def build_parser() -> argparse.ArgumentParser:
     close = commands.add_parser("close", help="end an unlock (hub_closed)")
     _add_access_options(close, camera=False)
     close.set_defaults(handler=_run_client(cmd_close))
+    _add_evidence_commands(commands)
     _add_relay_commands(commands)
     return parser
+
+
+def _add_evidence_commands(commands: Any) -> None:
+    clip = commands.add_parser(
+        "clip",
+        help="have a recorded clip made, save it (MP4) and its verified receipt",
+        description=(
+            "Ask for a clip of the unlock's footage window (or --start/--end within it), follow"
+            " its preparation (one line per change on stderr), download it to --out, verify the"
+            " home's receipt against the bytes and save it as OUT.receipt. While the home"
+            " answers 429 busy the clip is asked for again, for at most --timeout seconds."
+            " no_footage and failed exit 1; so does a receipt that does not verify (the file is"
+            " then kept only as OUT.unverified)."
+        ),
+    )
+    _add_access_options(clip, camera=True)
+    clip.add_argument("--start", metavar="TIME", help="part of the footage window: its start")
+    clip.add_argument("--end", metavar="TIME", help="... and its end (default: the whole window)")
+    clip.add_argument("--out", type=Path, required=True, help="the MP4 file to write")
+    _add_key_out(clip)
+    clip.add_argument(
+        "--max-wait",
+        type=_number,
+        default=3600.0,
+        help="seconds to wait for the clip to be made (default 3600)",
+    )
+    clip.set_defaults(handler=_run_client(cmd_clip))
+
+    verify = commands.add_parser(
+        "verify-receipt", help="check that a receipt is the home key's signature over a file"
+    )
+    verify.add_argument("--key", type=Path, required=True, help="the home's receipt_key (PEM)")
+    verify.add_argument("--file", type=Path, required=True, help="the snapshot or clip")
+    verify.add_argument(
+        "--receipt", required=True, metavar="JWS", help="the receipt, or @FILE to read it from"
+    )
+    verify.set_defaults(handler=cmd_verify_receipt)
+
+
+def _add_key_out(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--key-out", type=Path, help="also save the home's receipt_key (PEM) to this file"
+    )
 
 
 def _add_relay_commands(commands: Any) -> None:
@@ -483,6 +545,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as err:
         _err(f"error: {err}")
         return EXIT_USAGE
+    except ReceiptInvalid as err:
+        _err(f"error: the receipt does not verify: {err}")
+
     except RegistryError as err:
         _err(f"error: {err}")
     except (CityClientError, KeyFileError, ValueError) as err:

@@ -13,6 +13,7 @@ import json
 import ssl
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -64,6 +65,8 @@ class Unlock:
     access_token: str | None = None
     ended_reason: str | None = None
     raw: dict[str, Any] | None = None
+    # The home key's public half (PEM), given by GET /unlocks/{id}: what receipts verify with.
+    receipt_key: str | None = None
 
     @classmethod
     def from_json(cls, body: dict[str, Any]) -> Unlock:
@@ -84,9 +87,19 @@ class Unlock:
                 access_token=body.get("access_token"),
                 ended_reason=body.get("ended_reason"),
                 raw=body,
+                receipt_key=body.get("receipt_key"),
             )
         except (KeyError, TypeError, AttributeError) as err:
             raise CityClientError(f"unexpected unlock document: missing {err}") from None
+
+
+class ClipStatus(StrEnum):
+    """A clip's `status` for the city (PROTOCOL.md section 7)."""
+
+    PREPARING = "preparing"
+    READY = "ready"
+    NO_FOOTAGE = "no_footage"
+    FAILED = "failed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +108,7 @@ class Clip:
 
     clip_id: str
     camera_id: str
-    status: str  # preparing, ready, no_footage, failed
+    status: str  # a ClipStatus; kept as the home's text so that a new one is not an error
     progress: float
     start: str
     end: str
@@ -105,7 +118,7 @@ class Clip:
 
     @property
     def finished(self) -> bool:
-        return self.status != "preparing"
+        return self.status != ClipStatus.PREPARING
 
     @classmethod
     def from_json(cls, body: dict[str, Any]) -> Clip:
@@ -123,6 +136,15 @@ class Clip:
             )
         except (KeyError, TypeError, ValueError) as err:
             raise CityClientError(f"unexpected clip document: {err}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """A body kept in memory (a snapshot), with the headers that prove what it is."""
+
+    body: bytes
+    repr_digest: str | None
+    receipt: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,11 +242,20 @@ class CityClient:
 
     async def snapshot(self, unlock_id: str, access_token: str, camera_id: str) -> bytes:
         """One masked JPEG from a camera of the unlock."""
+        return (await self.snapshot_received(unlock_id, access_token, camera_id)).body
+
+    async def snapshot_received(
+        self, unlock_id: str, access_token: str, camera_id: str
+    ) -> Received:
+        """One masked JPEG with its `Repr-Digest` and `RTCC-Receipt` (PROTOCOL.md section 7)."""
         url = self._url("unlocks", unlock_id, "cameras", camera_id, "snapshot")
         async with self._request("GET", url, headers=_bearer(access_token)) as response:
             await _raise_for_error(response)
             _expect_content_type(response, "image/jpeg")
-            return await _read_limited(response, MAX_SNAPSHOT_BYTES)
+            body = await _read_limited(response, MAX_SNAPSHOT_BYTES)
+            return Received(
+                body, response.headers.get("Repr-Digest"), response.headers.get("RTCC-Receipt")
+            )
 
     async def stream(
         self, unlock_id: str, access_token: str, camera_id: str

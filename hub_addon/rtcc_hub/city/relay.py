@@ -41,6 +41,7 @@ from .client import (
     CityClientError,
     Clip,
     Download,
+    Received,
     Unlock,
     _bearer,
     clip_window,
@@ -48,6 +49,9 @@ from .client import (
 
 MAX_BODY_BYTES = 32 * 1024 * 1024  # bounds what a hostile home can make the city buffer
 MAX_PARTS = 4096
+# A file answer (a clip) goes to disk part by part, never whole into memory: a 2 h clip at
+# evidence quality is about 1.5 GB, many more parts than MAX_PARTS at the default 128 KiB.
+MAX_FILE_BYTES = 8 * 1024**3
 LEASE_RENEW_S = 30.0  # half the home's 60 s lease
 HOME_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
 
@@ -130,6 +134,45 @@ class _Assembler:
         if len(self._parts) < count:
             return None
         return b"".join(self._parts[n] for n in range(1, count + 1))
+
+
+class _FileWriter:
+    """Writes the consecutive parts of one answer to a file as they come (section 6: parts in
+    order, numbered from 1); the first message says whether it is a file answer at all."""
+
+    def __init__(self, path: Path, max_bytes: int) -> None:
+        self._path = path
+        self._max_bytes = max_bytes
+        self._file: Any = None
+        self._next = 1
+        self._count: int | None = None
+        self.size = 0
+
+    def add(self, message: _Message) -> bool:
+        """Write one part; True once the last part is written."""
+        if "part" not in message.properties and "parts" not in message.properties:
+            number, count = 1, 1
+        else:
+            try:
+                number = int(message.properties["part"])
+                count = int(message.properties["parts"])
+            except (KeyError, ValueError):
+                raise CityClientError("malformed answer: bad part/parts") from None
+        if number != self._next or count < 1 or self._count not in (None, count):
+            raise CityClientError("malformed answer: parts out of order or inconsistent")
+        self._count = count
+        self.size += len(message.payload)
+        if self.size > self._max_bytes:
+            raise CityClientError(f"answer larger than {self._max_bytes} bytes")
+        if self._file is None:
+            self._file = self._path.open("wb")
+        self._file.write(message.payload)
+        self._next += 1
+        return number == count
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
 
 
 def _answer(message: _Message, body: bytes) -> RelayAnswer:
@@ -422,6 +465,49 @@ class CityRelay:
         finally:
             self._close(correlation)
 
+    async def download(
+        self,
+        home_id: str,
+        path: str,
+        destination: Path,
+        *,
+        authorization: str | None = None,
+        content_type: str,
+        max_bytes: int = MAX_FILE_BYTES,
+    ) -> RelayAnswer:
+        """`GET path`; a 200 answer of `content_type` is written to `destination` part by part
+        (the answer's body is then empty), anything else is an ordinary answer. `timeout_s`
+        bounds the wait for each message, not the whole download: a large clip takes as long
+        as it takes while parts keep coming."""
+        correlation = secrets.token_bytes(16)
+        exchange = self._open(home_id, correlation)
+        writer = _FileWriter(destination, max_bytes)
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                await self._send(home_id, correlation, "GET", path, authorization)
+                first = await exchange.next()
+            if first.properties.get("status") != "200" or first.content_type != content_type:
+                assembler = _Assembler()
+                message, whole = first, assembler.add(first)
+                while whole is None:
+                    async with asyncio.timeout(self.timeout_s):
+                        message = await exchange.next()
+                    whole = assembler.add(message)
+                return _answer(message, whole)
+            message, done = first, await asyncio.to_thread(writer.add, first)
+            while not done:
+                async with asyncio.timeout(self.timeout_s):
+                    message = await exchange.next()
+                done = await asyncio.to_thread(writer.add, message)
+            return _answer(message, b"")
+        except TimeoutError:
+            raise CityClientError(f"no answer from home {home_id} in time") from None
+        except aiomqtt.MqttError as err:
+            raise CityClientError(f"relay request failed: {err}") from None
+        finally:
+            writer.close()
+            self._close(correlation)
+
     def stream(self, home_id: str, path: str, authorization: str | None) -> RelayStream:
         return RelayStream(self, home_id, path, authorization)
 
@@ -479,11 +565,19 @@ class RelayHome:
         return Unlock.from_json(answer.json())
 
     async def snapshot(self, unlock_id: str, access_token: str, camera_id: str) -> bytes:
+        return (await self.snapshot_received(unlock_id, access_token, camera_id)).body
+
+    async def snapshot_received(
+        self, unlock_id: str, access_token: str, camera_id: str
+    ) -> Received:
+        """The JPEG (its parts joined) with its `repr-digest` and `rtcc-receipt`."""
         path = _api("unlocks", unlock_id, "cameras", camera_id, "snapshot")
         answer = await self._call("GET", path, access_token)
         if answer.content_type != "image/jpeg":
             raise CityClientError(f"expected image/jpeg, got {answer.content_type or 'nothing'}")
-        return answer.body
+        return Received(
+            answer.body, answer.headers.get("repr-digest"), answer.headers.get("rtcc-receipt")
+        )
 
     async def stream(
         self, unlock_id: str, access_token: str, camera_id: str
@@ -525,18 +619,27 @@ class RelayHome:
     async def clip_video(
         self, unlock_id: str, access_token: str, clip_id: str, path: Path
     ) -> Download:
-        """The clip's video (its parts joined) saved to `path`."""
-        answer = await self._call(
-            "GET", _api("unlocks", unlock_id, "clips", clip_id, "video"), access_token
-        )
-        if answer.content_type != "video/mp4":
-            raise CityClientError(f"expected video/mp4, got {answer.content_type or 'nothing'}")
+        """The clip's video saved to `path`, written part by part as the parts come (a long
+        clip never sits whole in memory); nothing is left under `path` unless all of it came."""
         partial = path.with_name(path.name + ".part")
-        await asyncio.to_thread(partial.write_bytes, answer.body)
-        partial.replace(path)
+        try:
+            answer = await self.relay.download(
+                self.home_id,
+                _api("unlocks", unlock_id, "clips", clip_id, "video"),
+                partial,
+                authorization=_bearer(access_token)["Authorization"],
+                content_type="video/mp4",
+            )
+            answer.raise_for_error()
+            if answer.status != 200:
+                raise CityClientError(f"expected video/mp4, got status {answer.status}")
+            if answer.content_type != "video/mp4":
+                got = answer.content_type or "nothing"
+                raise CityClientError(f"expected video/mp4, got {got}")
+            size = partial.stat().st_size
+            partial.replace(path)
+        finally:
+            partial.unlink(missing_ok=True)
         return Download(
-            path,
-            len(answer.body),
-            answer.headers.get("repr-digest"),
-            answer.headers.get("rtcc-receipt"),
+            path, size, answer.headers.get("repr-digest"), answer.headers.get("rtcc-receipt")
         )

@@ -73,6 +73,52 @@ async def test_parts_are_joined(
     assert len(jpeg) == 10_000 and jpeg.startswith(b"\xff\xd8")
 
 
+async def test_download_writes_the_parts_to_a_file_as_they_come(
+    start_relay: StartRelay, city: CityRelay, router: StandinRouter, home_id: str, tmp_path: Path
+) -> None:
+    """A file answer (a clip) goes to disk part by part, bounded by its own limit rather than
+    the in-memory one; an error answer is an ordinary answer and writes nothing."""
+    await start_relay(max_message_bytes=1024)
+    unlock = router.add_unlock(cameras={"cam": 10_000})
+    path = f"/api/v1/unlocks/{unlock.unlock_id}/cameras/cam/snapshot"
+    bearer = f"Bearer {unlock.access_token}"
+    out = tmp_path / "file.jpg"
+    answer = await city.download(
+        home_id, path, out, authorization=bearer, content_type="image/jpeg"
+    )
+    assert (answer.status, answer.body) == (200, b"")
+    assert out.stat().st_size == 10_000 and out.read_bytes().startswith(b"\xff\xd8")
+    assert answer.headers.get("rtcc-receipt")
+    with pytest.raises(CityClientError, match="larger than 5000 bytes"):
+        await city.download(
+            home_id, path, tmp_path / "small.jpg", authorization=bearer,
+            content_type="image/jpeg", max_bytes=5000,
+        )  # fmt: skip
+    refused = await city.download(
+        home_id, path, tmp_path / "refused.jpg", authorization="Bearer wrong",
+        content_type="image/jpeg",
+    )  # fmt: skip
+    assert (refused.status, refused.json()["error"]) == (401, "invalid_token")
+    assert not (tmp_path / "refused.jpg").exists()
+
+
+def test_file_parts_must_come_in_order(tmp_path: Path) -> None:
+    from rtcc_hub.city.relay import _FileWriter, _Message
+
+    def part(number: int, count: int) -> _Message:
+        return _Message("t", b"x" * 10, {"part": str(number), "parts": str(count)}, "video/mp4")
+
+    writer = _FileWriter(tmp_path / "a", 1000)
+    assert writer.add(part(1, 3)) is False
+    with pytest.raises(CityClientError, match="out of order"):
+        writer.add(part(3, 3))
+    with pytest.raises(CityClientError, match="out of order"):
+        writer.add(part(2, 4))  # another count than the first part's
+    assert writer.add(part(2, 3)) is False and writer.add(part(3, 3)) is True
+    writer.close()
+    assert (tmp_path / "a").read_bytes() == b"x" * 30
+
+
 async def test_stream_iterates_frames_and_closing_cancels(
     start_relay: StartRelay, city: CityRelay, router: StandinRouter, home_id: str
 ) -> None:
@@ -380,3 +426,43 @@ async def test_broker_gone_fails_waiting_requests_at_once(broker: Broker, home_i
         async with asyncio.timeout(5):
             with pytest.raises(CityClientError, match="lost"):
                 await waiting
+
+
+async def test_broadcast_of_a_clip_unlock_gives_every_home_the_same_footage_window(
+    tmp_path: Path,
+    broker: Broker,
+    hub_key: Path,
+    capsys: pytest.CaptureFixture[str],
+    start_relay: StartRelay,
+    router: StandinRouter,
+    home_id: str,
+) -> None:
+    import jwt
+
+    relay = await start_relay()
+    homes = tmp_path / "homes.json"
+    enrol(homes, home_id)
+    seen: list[str] = []
+    original = router.handle
+
+    async def decline(request: object) -> object:
+        token = json.loads(getattr(request, "body", b"{}")).get("token", "")
+        seen.append(token)
+        router.decline_token(token)
+        return await original(request)  # type: ignore[arg-type]
+
+    relay._handler = decline  # type: ignore[assignment]
+    sign = [
+        "broadcast", *relay_args(broker), "--homes", str(homes), "--key", str(hub_key), "--iss", "jackson-rtcc",
+        "--incident-id", "I-1", "--offense", "burglary", "--lat", "32.3", "--lon", "-90.18",
+        "--radius-m", "500", "--duration-s", "600", "--scope", "snapshot,clip", "--timeout", "3",
+    ]  # fmt: skip
+    assert await run_cli(*sign) == 2  # no footage window: nothing is sent
+    assert "--scope clip needs the recorded window" in capsys.readouterr().err
+    assert seen == []
+    assert await run_cli(*sign, "--footage-start=-45m", "--footage-end", "now-15m") == 0
+    assert json.loads(capsys.readouterr().out)["declined"] == [home_id]
+    [token] = seen
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert claims["scope"] == ["snapshot", "clip"]
+    assert claims["footage"] == {"start": claims["iat"] - 2700, "end": claims["iat"] - 900}

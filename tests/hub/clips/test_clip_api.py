@@ -5,6 +5,7 @@ loopback, recordings from the stand-in Frigate."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import json
 import time
@@ -279,6 +280,73 @@ async def test_clips_stop_when_the_owner_stops_allowing_them(clips: Clips) -> No
     await clips.policy(allow_clips=False)
     assert (await clips.video(unlock, body["clip_id"]))[0] == 403
     assert (await clips.request(unlock))[0] == 403
+
+
+async def test_the_whole_window_by_default_with_its_digest_and_every_receipt_claim(
+    clips: Clips,
+) -> None:
+    """PROTOCOL 7: an empty body asks for all of the unlock's `footage` window; the video
+    carries `Repr-Digest` (RFC 9530) and the one receipt of the clip, whose claims are exactly
+    those section 7 lists, tied to the entry that records the clip prepared."""
+    await clips.policy()
+    unlock = await clips.unlock()
+    status, body, _ = await clips.request(unlock)
+    assert status == 202, body
+    assert (body["start"], body["end"]) == (rfc3339(FOOTAGE["start"]), rfc3339(FOOTAGE["end"]))
+    ready, _ = await clips.wait(unlock, body["clip_id"])
+    assert ready["status"] == "ready", ready
+    status, video, headers = await clips.video(unlock, body["clip_id"])
+    assert status == 200
+    digest = base64.b64encode(hashlib.sha256(video).digest()).decode()
+    assert headers["Repr-Digest"] == f"sha-256=:{digest}:"
+    receipt = headers["RTCC-Receipt"]
+    assert receipt == ready["receipt"]
+    header = json.loads(base64.urlsafe_b64decode(receipt.split(".")[0] + "=="))
+    assert header == {"alg": "EdDSA", "typ": "rtcc-receipt+jwt"}
+    view = (await clips.call("GET", f"/api/v1/unlocks/{unlock['unlock_id']}", unlock))[1]
+    key = load_pem_public_key(view["receipt_key"].encode())
+    claims = verify_receipt(key, video, receipt).claims  # type: ignore[arg-type]
+    [prepared] = [e for e in await clips.entries() if e["event"] == "clip_prepared"]
+    assert isinstance(claims["iat"], int)
+    assert {k: v for k, v in claims.items() if k != "iat"} == {
+        "iss": clips.addon.home_id,
+        "aud": "jackson-rtcc",
+        "unlock_id": unlock["unlock_id"],
+        "incident_id": "I-9",
+        "camera_id": unlock["cameras"][0]["id"],
+        "kind": "clip",
+        "sha256": hashlib.sha256(video).hexdigest(),
+        "bytes": len(video),
+        "audit_seq": prepared["seq"],
+        "audit_hash": prepared["hash"],
+        "start": FOOTAGE["start"],
+        "end": FOOTAGE["end"],
+        "source_sha256": prepared["detail"]["source_sha256"],
+    }
+    # A second download: the same receipt, and audited again.
+    assert (await clips.video(unlock, body["clip_id"]))[2]["RTCC-Receipt"] == receipt
+    served = [e for e in await clips.entries() if e["event"] == "clip_served"]
+    assert len(served) == 2
+
+
+async def test_no_clip_is_asked_for_while_the_unlock_is_not_active(clips: Clips) -> None:
+    """PROTOCOL 7: `403 not_active` while the unlock is not active (pending, suspended), before
+    anything else is looked at: even for a camera without `clip`."""
+    await clips.policy(mode="ask")
+    pending = await clips.unlock()
+    assert pending["status"] == "pending"
+    # (a pending unlock shows no cameras: any camera id is answered alike)
+    path = f"/api/v1/unlocks/{pending['unlock_id']}/cameras/k_unknown/clips"
+    status, body, _ = await clips.call("POST", path, pending)
+    assert (status, body["error"]) == (403, "not_active")
+    await clips.policy()
+    unlock = await clips.unlock()
+    await clips.policy(paused_until=rfc3339(clips.clock() + 600))
+    for camera in (0, 1):
+        status, body, _ = await clips.request(unlock, camera=camera)
+        assert (status, body["error"]) == (403, "not_active"), camera
+    await clips.policy(paused_until=None)
+    assert (await clips.request(unlock))[0] == 202
 
 
 async def test_a_restart_fails_what_it_interrupted_and_deletes_what_ended(clips: Clips) -> None:

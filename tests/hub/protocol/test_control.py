@@ -9,8 +9,9 @@ import json
 import aiohttp
 import pytest
 
-from tests.hub.protocol.conftest import FRONT, Env
+from tests.hub.protocol.conftest import BACK, BACK_MASK, FRONT, Env
 from tests.hub.protocol.helpers import find
+from tests.support import jpeg as jp
 from tests.support.streams import sse_events
 
 CONTROL_PATHS = [
@@ -23,6 +24,7 @@ CONTROL_PATHS = [
     ("GET", "/control/v1/history?after=0&limit=10"),
     ("GET", "/control/v1/events"),
     ("GET", "/control/v1/audit/verify"),
+    ("POST", "/control/v1/preview"),
 ]
 
 
@@ -217,3 +219,31 @@ async def test_audit_verify_endpoint(env: Env) -> None:
     assert v["head"] == entries[v["entries"] - 1]["hash"]
     assert v.get("first_bad_seq") is None
     assert find(entries, "service_started")
+
+
+async def test_preview_takes_the_snapshot_pipeline_and_shares_nothing(env: Env) -> None:
+    """PROTOCOL 4 preview: the camera's current still through exactly the pipeline a city
+    snapshot takes (metadata stripped, masked, scaled: the policy's by default, the request's
+    masks and width when given); nothing is shared, nothing audited as served."""
+    before = await env.control.head_seq()
+    served = (await env.control.state())["counters"]["snapshots_served"]
+    r = await env.control.request("POST", "/control/v1/preview", json={"entity_id": BACK})
+    assert r.status == 200, r
+    assert r.headers["Content-Type"].split(";")[0].strip() == "image/jpeg"
+    jp.assert_no_metadata(r.body)
+    w, h = jp.dimensions(r.body)
+    assert w <= 640 and abs(w / h - 1280 / 720) < 0.03, (w, h)  # the policy's max_width
+    img = jp.decode(r.body)
+    jp.assert_masked(img, [BACK_MASK], margin=12)
+    jp.assert_not_black(img, [BACK_MASK], margin=16)
+    whole = [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]
+    body = {"entity_id": FRONT, "masks": [whole], "max_width": 320}
+    r = await env.control.request("POST", "/control/v1/preview", json=body)
+    assert r.status == 200, r
+    jp.assert_no_metadata(r.body)
+    assert jp.dimensions(r.body)[0] == 320
+    assert int(jp.decode(r.body).max()) <= 24  # all of it masked
+    # (the module's add-on may still be auditing earlier tests' stream closes meanwhile)
+    assert not [e for e in await env.control.entries_since(before) if "served" in e["event"]]
+    state = await env.control.state()
+    assert state["counters"]["snapshots_served"] == served and state["unlocks"] == []

@@ -79,7 +79,7 @@ async def test_named_headers_are_lower_case_user_properties(
     assert snap.get(
         "repr-digest",
     ) and snap.get("repr-digest").startswith("sha-256=:")  # type: ignore[union-attr]
-    assert snap.get("rtcc-receipt") == "standin.receipt.jws"
+    assert (snap.get("rtcc-receipt") or "").count(".") == 2  # a compact JWS, as signed
     assert not any(name != name.lower() for name, _ in snap.user)
     await raw.send(
         method="POST", path="/api/v1/unlocks", body=b'{"token": "quota"}', correlation=b"q"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rtcc_hub.policy import Policy, parse_policy
-from rtcc_hub.tokens import Area, Incident, UnlockClaims
+from rtcc_hub.tokens import Area, Footage, Incident, UnlockClaims
 
 HOME = {"lat": 32.2988, "lon": -90.1848}
 
@@ -56,6 +56,7 @@ def make_claims(
     lat: float = HOME["lat"],
     lon: float = HOME["lon"],
     radius_m: float = 500,
+    footage: tuple[int, int] | None = None,
 ) -> UnlockClaims:
     return UnlockClaims(
         iss="jackson-rtcc",
@@ -66,4 +67,5 @@ def make_claims(
         incident=Incident(id="I-1", offense=offense, case_number=case_number),
         area=Area(lat=lat, lon=lon, radius_m=radius_m),
         scope=scope,
+        footage=None if footage is None else Footage(start=footage[0], end=footage[1]),
     )

@@ -12,6 +12,7 @@ from rtcc_hub.audit import GENESIS, canonical, entry_hash, verify_rows
 from rtcc_hub.errors import DomainError
 from rtcc_hub.status import AuditEvent
 from rtcc_hub.storage import append_audit
+from tests.hub.unit.conftest import Env
 from tests.support.state import append, opened_state, rows, write
 
 
@@ -155,3 +156,23 @@ async def test_a_failed_write_keeps_the_head_and_the_chain(tmp_path: Path) -> No
         assert err.value.status == 503
         assert state.audit.head == head
         assert [seq for seq, _ in await rows(state.store)] == [1, 2]
+
+
+async def test_entries_once_written_never_change_nor_go(env: Env) -> None:
+    """PROTOCOL 5: "Nothing is ever updated or deleted": whatever happens after (an unlock
+    revoked, consent withdrawn, a week passing that prunes quotas and seen `jti`s, a
+    restart), the log read earlier is exactly the start of the log read later."""
+    await env.put_policy()
+    status, body = await env.unlock()
+    assert status == 201 and body["status"] == "active", body
+    before = await env.entries()
+    await env.control("POST", f"/control/v1/unlocks/{body['unlock_id']}/revoke")
+    await env.unlock()
+    await env.put_policy(consent=False)
+    env.clock.advance(8 * 86400)
+    await env.unlock()
+    await env.restart()
+    after = await env.entries()
+    assert len(after) > len(before) + 3
+    assert after[: len(before)] == before
+    assert (await env.verify()).ok

@@ -504,3 +504,27 @@ async def test_unlocks_of_a_hub_removed_from_the_options_end_at_restart(
     ]
     assert ended[-1]["detail"]["status"] == "ended"
     assert ended[-1]["detail"]["reason"] == "revoked"
+
+
+async def test_the_city_sees_a_missing_or_blank_label_as_camera_n(env: Env) -> None:
+    """PROTOCOL 2 `label`: missing, empty or only whitespace is shown as `Camera N`, N the
+    camera's position in the policy's list counting every camera, shared or not; nothing
+    derived from the entity id."""
+    cameras = [
+        {"entity_id": "camera.hidden", "label": "Hidden", "share": False},
+        {"entity_id": "camera.porch_door", "share": True},
+        {"entity_id": "camera.side_gate", "label": " \u3000\t", "share": True},
+        {"entity_id": "camera.garden", "label": "Garden", "share": True},
+    ]
+    await env.put_policy(cameras=cameras)
+    status, body = await env.unlock()
+    assert status == 201 and body["status"] == "active", body
+    assert [c["label"] for c in body["cameras"]] == ["Camera 2", "Camera 3", "Garden"]
+    headers = {"Authorization": f"Bearer {body['access_token']}"}
+    async with env.session.get(
+        f"{env.city_url}/api/v1/unlocks/{body['unlock_id']}", headers=headers
+    ) as response:
+        view = await response.text()
+    assert "Camera 2" in view
+    for word in ("porch", "side", "gate", "hidden"):
+        assert word not in view.lower() and word not in json.dumps(body).lower()

@@ -334,3 +334,66 @@ async def test_generated_control_token_file_is_private_from_creation(
     token_file = tmp_path / "control_token"
     assert token_file.stat().st_mode & 0o777 == 0o600
     assert not [name for name in os.listdir(tmp_path) if name.startswith(".control_token")]  # noqa: PTH208
+
+
+@pytest.mark.parametrize(("token", "status"), [("supervisor-token", 200), ("other", 503)])
+async def test_under_the_supervisor_home_assistant_is_the_core_proxy_with_its_token(
+    tmp_path: Path, city: CityHub, monkeypatch: pytest.MonkeyPatch, token: str, status: int
+) -> None:
+    """PROTOCOL 1: under the Supervisor the add-on talks to Home Assistant at
+    `http://supervisor/core` with `SUPERVISOR_TOKEN` (here the stand-in answers at that
+    address, and only to the Supervisor's token)."""
+    import aiohttp
+
+    from rtcc_hub import app, options
+    from tests.hub.unit.fakes import FakeProcessor
+    from tests.support.standin_ha import StandinHA
+
+    assert options.SUPERVISOR_CORE_URL == "http://supervisor/core"
+    async with StandinHA(token="supervisor-token", cameras=["camera.front_door"]) as ha:
+        monkeypatch.setattr(app, "SUPERVISOR_CORE_URL", ha.url)
+        raw = {"hubs": [city.hub_config()], "city_port": 0, "control_port": 0}
+        hub = await app.AddOn.create(
+            parse_options(raw, supervisor=True),
+            tmp_path,
+            runtime=app.Runtime(supervisor_token=token),
+            image_processor=FakeProcessor(),  # type: ignore[arg-type]
+        )
+        await hub.start()
+        try:
+            async with (
+                aiohttp.ClientSession() as session,
+                session.post(
+                    f"http://127.0.0.1:{hub.control_port}/control/v1/preview",
+                    json={"entity_id": "camera.front_door"},
+                    headers={"Authorization": f"Bearer {hub.control_token}"},
+                ) as response,
+            ):
+                assert response.status == status, await response.text()
+            assert ha.requests("camera.front_door") == (1 if status == 200 else 0)
+        finally:
+            await hub.stop()
+
+
+def test_under_the_supervisor_the_options_are_data_options_json(
+    tmp_path: Path, city: CityHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PROTOCOL 1: "Under the Supervisor the add-on reads /data/options.json" (and keeps its
+    state in /data): with SUPERVISOR_TOKEN set and no --options, those are what it runs with."""
+    assert Path("/data") == cli.SUPERVISOR_DATA
+    monkeypatch.setattr(cli, "SUPERVISOR_DATA", tmp_path)
+    monkeypatch.setenv("SUPERVISOR_TOKEN", "supervisor-token")
+    (tmp_path / "options.json").write_text(
+        json.dumps({"hubs": [city.hub_config()], "city_port": 9001})
+    )
+    seen: list[tuple[Any, Path]] = []
+
+    async def run(options: Any, data_dir: Path) -> None:
+        seen.append((options, data_dir))
+
+    monkeypatch.setattr(cli, "run", run)
+    assert cli.main([]) == 0
+    [(options, data_dir)] = seen
+    assert options.supervisor and options.city_port == 9001
+    assert options.hubs[0].id == city.hub_id
+    assert data_dir == tmp_path

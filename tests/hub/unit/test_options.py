@@ -110,3 +110,14 @@ def test_load_options_unreadable(tmp_path: Path) -> None:
     bad.write_text("{not json")
     with pytest.raises(OptionsError, match="cannot read"):
         load_options(bad)
+
+
+def test_frigate_url_defaults_to_the_frigate_add_on_only_under_the_supervisor() -> None:
+    """PROTOCOL 1 `frigate_url`: default under the Supervisor `http://ccab4aaf-frigate:5000`;
+    standalone none."""
+    assert parse_options(standalone()).frigate_url is None
+    assert (
+        parse_options({"hubs": []}, supervisor=True).frigate_url == "http://ccab4aaf-frigate:5000"
+    )
+    given = parse_options(standalone(frigate_url="http://nvr.local:5000/"))
+    assert given.frigate_url == "http://nvr.local:5000"

@@ -339,3 +339,40 @@ def test_clip_fields_round_trip() -> None:
         1800,
         604800,
     )
+
+
+def test_clip_is_granted_only_when_clips_are_allowed() -> None:
+    """PROTOCOL 3.1: `clip` while `allow_clips` is false is granted without it as long as
+    something is left; `["clip"]` alone is declined."""
+    window = (int(NOW) - 600, int(NOW))
+    wanted = make_claims(scope=("snapshot", "clip"), footage=window)
+    decision = decide(make_policy(allow_clips=True), wanted, NOW)
+    assert isinstance(decision, Accept) and decision.granted_scope == ("snapshot", "clip")
+    decision = decide(make_policy(allow_clips=False), wanted, NOW)
+    assert isinstance(decision, Accept) and decision.granted_scope == ("snapshot",)
+    everything = make_claims(scope=("snapshot", "stream", "clip"), footage=window)
+    decision = decide(make_policy(allow_clips=False, allow_live=False), everything, NOW)
+    assert isinstance(decision, Accept) and decision.granted_scope == ("snapshot",)
+    only_clip = make_claims(scope=("clip",), footage=window)
+    assert decide(make_policy(allow_clips=False), only_clip, NOW) == Decline("clip_not_allowed")
+    assert isinstance(decide(make_policy(allow_clips=True), only_clip, NOW), Accept)
+
+
+@pytest.mark.parametrize(
+    ("footage", "reason"),
+    [
+        ((int(NOW) - 601, int(NOW)), "footage_too_long"),  # max_clip_s 600
+        ((int(NOW) - 3601, int(NOW) - 3500), "footage_too_old"),  # max_clip_age_s 3600
+    ],
+)
+def test_a_footage_window_beyond_the_policy_is_declined(
+    footage: tuple[int, int], reason: str
+) -> None:
+    """PROTOCOL 3.1: "a footage window longer than max_clip_s or starting before now -
+    max_clip_age_s" declines; the limits themselves are accepted."""
+    policy = make_policy(allow_clips=True, max_clip_s=600, max_clip_age_s=3600)
+    claims = make_claims(scope=("snapshot", "clip"), footage=footage)
+    assert decide(policy, claims, NOW) == Decline(reason)
+    for edge in ((int(NOW) - 600, int(NOW)), (int(NOW) - 3600, int(NOW) - 3500)):
+        claims = make_claims(scope=("snapshot", "clip"), footage=edge)
+        assert isinstance(decide(policy, claims, NOW), Accept), edge

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from typing import Any
 
@@ -378,3 +379,51 @@ async def test_fps_raised_takes_effect_at_once(env: Env) -> None:
         await env.put_policy(cameras=front_door(max_fps=5))
         frames, _ = await read_frames(response, 1.5)
         assert len(frames) >= 3
+
+
+async def test_at_most_4_streams_of_a_camera_per_unlock_and_32_in_all_then_429_busy(
+    env: Env,
+) -> None:
+    """PROTOCOL 3: "At most 4 streams of one camera in one unlock, and 32 streams in all, are
+    open at once; another gets 429 busy" (and a closed stream frees its place)."""
+    await env.put_policy(max_unlocks_per_week=100)
+    unlocks = []
+    for _ in range(5):
+        status, body = await env.unlock(scope=["snapshot", "stream"])
+        assert status == 201 and body["status"] == "active", body
+        unlocks.append(body)
+
+    def path(unlock: dict[str, Any], camera: int) -> str:
+        camera_id = unlock["cameras"][camera]["id"]
+        return f"/api/v1/unlocks/{unlock['unlock_id']}/cameras/{camera_id}/stream"
+
+    async def get(unlock: dict[str, Any], camera: int) -> aiohttp.ClientResponse:
+        headers = {"Authorization": f"Bearer {unlock['access_token']}"}
+        return await env.session.get(env.city_url + path(unlock, camera), headers=headers)
+
+    async def refused(unlock: dict[str, Any], camera: int) -> None:
+        response = await get(unlock, camera)
+        assert response.status == 429, response.status
+        assert (await response.json())["error"] == "busy"
+
+    async with contextlib.AsyncExitStack() as open_streams:
+        first = unlocks[0]
+        for _ in range(4):
+            response = await open_streams.enter_async_context(await get(first, 0))
+            assert response.status == 200
+        await refused(first, 0)  # a fifth of this camera in this unlock
+        # The same camera in another unlock, and another camera of this one, still open.
+        for unlock, camera in [(first, 1)] * 4 + [
+            (u, c) for u in unlocks[1:4] for c in (0, 1) for _ in range(4)
+        ]:
+            response = await open_streams.enter_async_context(await get(unlock, camera))
+            assert response.status == 200, (unlock["unlock_id"], camera)
+        assert len(env.hub.access.sessions) == 32
+        await refused(unlocks[4], 0)  # the 33rd, although its camera has none open
+    for _ in range(100):  # the add-on notices the clients gone at their next frame
+        if not env.hub.access.sessions:
+            break
+        await asyncio.sleep(0.05)
+    response = await get(unlocks[4], 0)
+    assert response.status == 200
+    response.close()

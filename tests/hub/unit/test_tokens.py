@@ -229,3 +229,45 @@ def test_time_rules_compare_whole_seconds_boundaries_included(
         assert reason(hub_key.token(HOME_ID, now=NOW, iat=iat), hubs, now) == "iat_out_of_range"
     token = hub_key.token(HOME_ID, now=NOW, nbf=NOW + 61, exp=NOW + 600)
     assert reason(token, hubs, now) == "not_yet_valid"
+
+
+CLIP = ["snapshot", "clip"]
+
+
+@pytest.mark.parametrize(
+    ("scope", "footage"),
+    [
+        (CLIP, city.DROP),  # clip without its window
+        (["clip"], city.DROP),
+        (["snapshot"], {"start": NOW - 60, "end": NOW}),  # a window without clip
+        (CLIP, {"start": NOW, "end": NOW}),  # start < end
+        (CLIP, {"start": NOW + 10, "end": NOW}),
+        (CLIP, {"start": NOW, "end": NOW + 301}),  # end <= exp (exp is NOW + 300)
+        (CLIP, {"start": NOW - 7201, "end": NOW}),  # at most 2 h
+        (CLIP, {"start": "yesterday", "end": NOW}),
+        (CLIP, {"start": NOW - 60}),
+        (CLIP, {"start": float(NOW - 60) + 0.5, "end": NOW}),  # Unix seconds are int
+        (CLIP, [NOW - 60, NOW]),
+    ],
+)
+def test_footage_claim_rules_are_401_malformed_claims(
+    hub_key: city.CityHub, hubs: tuple[HubConfig, ...], scope: list[str], footage: Any
+) -> None:
+    """PROTOCOL 3.1 `footage`: required with `clip`, absent otherwise, `start < end <= exp`,
+    `end - start` <= 2 h; anything else is a claim "not of the form above"."""
+    token = hub_key.token(HOME_ID, now=NOW, scope=scope, footage=footage)
+    assert reason(token, hubs) == "malformed_claims"
+
+
+def test_footage_claim_boundaries_are_accepted(
+    hub_key: city.CityHub, hubs: tuple[HubConfig, ...]
+) -> None:
+    claims = verify(
+        hub_key.token(
+            HOME_ID, now=NOW, scope=CLIP, footage={"start": NOW + 300 - 7200, "end": NOW + 300}
+        ),
+        hubs,
+    )  # exactly 2 h, ending exactly at exp
+    assert claims.scope == ("snapshot", "clip")
+    assert (claims.footage.start, claims.footage.end) == (NOW + 300 - 7200, NOW + 300)
+    assert verify(hub_key.token(HOME_ID, now=NOW, scope=["snapshot"]), hubs).footage is None
