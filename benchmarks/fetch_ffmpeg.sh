@@ -22,7 +22,8 @@ if works; then
   exit 0
 fi
 
-if ! command -v apt-get >/dev/null || ! command -v dpkg >/dev/null || [ "$(uname -m)" != x86_64 ]; then
+. "$here/scripts/debian_fetch.sh"
+if ! debian_can_fetch; then
   log "needs apt-get and dpkg on x86_64 (Debian/Ubuntu)"
   exit 1
 fi
@@ -31,30 +32,9 @@ apt="$cache/apt-ffmpeg"
 mkdir -p "$home"
 work=$(mktemp -d "$home/tmp.XXXXXX")
 trap 'rm -rf "$work"' EXIT
-mkdir -p "$apt/lists/partial" "$work/debs/partial" "$work/state" "$work/cache"
-: >"$work/state/status" # empty package status: the whole dependency closure is downloaded
-echo 'deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian forky main' \
-  >"$apt/sources.list"
-aptopts=(
-  -o "Dir::Etc::SourceList=$apt/sources.list"
-  -o "Dir::Etc::SourceParts=/dev/null"
-  -o "Dir::Etc::Preferences=/dev/null"
-  -o "Dir::Etc::PreferencesParts=/dev/null"
-  -o "Dir::State=$work/state"
-  -o "Dir::State::status=$work/state/status"
-  -o "Dir::State::Lists=$apt/lists"
-  -o "Dir::Cache=$work/cache"
-  -o "Dir::Cache::archives=$work/debs"
-  -o "Debug::NoLocking=1"
-  -o "APT::Get::List-Cleanup=0"
-  -o "APT::Install-Recommends=0"
-  -o "APT::Sandbox::User=root"
-)
 log "fetching Debian's ffmpeg and its libraries into $root (private apt configuration)"
-apt-get "${aptopts[@]}" -qq update >&2 || apt-get "${aptopts[@]}" -qq update >&2
-apt-get "${aptopts[@]}" -qq -y --download-only install ffmpeg >&2
-mkdir -p "$work/root"
-for deb in "$work/debs"/*.deb; do dpkg -x "$deb" "$work/root"; done
+debian_fetch_closure "$apt" "$work" ffmpeg
+debian_unpack "$work/debs" "$work/root"
 log "unpacked $(ls "$work/debs"/*.deb | wc -l) packages"
 
 lib="$root/usr/lib/x86_64-linux-gnu"

@@ -31,7 +31,8 @@ if works; then
   exit 0
 fi
 
-if ! command -v apt-get >/dev/null || ! command -v dpkg >/dev/null || [ "$(uname -m)" != x86_64 ]; then
+. "$here/scripts/debian_fetch.sh"
+if ! debian_can_fetch; then
   log "the browser tests need Debian's chromium-headless-shell; this is not an x86_64 Debian/Ubuntu"
   exit 1
 fi
@@ -39,33 +40,9 @@ fi
 apt="$cache/apt-chromium"
 work=$(mktemp -d "$home.tmp.XXXXXX" 2>/dev/null || { mkdir -p "$cache" && mktemp -d "$home.tmp.XXXXXX"; })
 trap 'rm -rf "$work"' EXIT
-mkdir -p "$apt/lists/partial" "$work/debs/partial" "$work/state"
-: >"$work/state/status"  # empty package status: the whole dependency closure is downloaded
-echo 'deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian forky main' \
-  >"$apt/sources.list"
-aptopts=(
-  -o "Dir::Etc::SourceList=$apt/sources.list"
-  -o "Dir::Etc::SourceParts=/dev/null"
-  -o "Dir::Etc::Preferences=/dev/null"
-  -o "Dir::Etc::PreferencesParts=/dev/null"
-  -o "Dir::State=$work/state"
-  -o "Dir::State::status=$work/state/status"
-  -o "Dir::State::Lists=$apt/lists"
-  -o "Dir::Cache=$work/cache"
-  -o "Dir::Cache::archives=$work/debs"
-  -o "Debug::NoLocking=1"
-  -o "APT::Get::List-Cleanup=0"
-  -o "APT::Install-Recommends=0"
-  -o "APT::Sandbox::User=root"
-)
-mkdir -p "$work/cache"
 log "fetching Debian's ${packages[*]} and their libraries into $root (private apt configuration)"
-# Two runs at once may update the shared lists together; apt writes them through partial/ and
-# renames, and a failed update is retried once.
-apt-get "${aptopts[@]}" -qq update >&2 || apt-get "${aptopts[@]}" -qq update >&2
-apt-get "${aptopts[@]}" -qq -y --download-only install "${packages[@]}" >&2
-mkdir -p "$work/root"
-for deb in "$work/debs"/*.deb; do dpkg -x "$deb" "$work/root"; done
+debian_fetch_closure "$apt" "$work" "${packages[@]}"
+debian_unpack "$work/debs" "$work/root"
 log "unpacked $(ls "$work/debs"/*.deb | wc -l) packages"
 
 binary=$work/root/usr/lib/chromium/chromium-headless-shell

@@ -35,7 +35,8 @@ fi
 bin="$cache/mosquitto/bin/mosquitto"
 if [ -x "$bin" ] && works "$bin"; then echo "$bin"; exit 0; fi
 
-if ! command -v apt-get >/dev/null || ! command -v dpkg >/dev/null || [ "$(uname -m)" != x86_64 ]; then
+. "$here/scripts/debian_fetch.sh"
+if ! debian_can_fetch; then
   log "Mosquitto 2 is needed for the relay tests: install it and set RTCC_MOSQUITTO=/path/to/mosquitto"
   exit 1
 fi
@@ -52,20 +53,6 @@ flock 9
 if [ -x "$bin" ] && works "$bin"; then echo "$bin"; exit 0; fi
 
 log "fetching Debian's mosquitto into $root (private apt configuration; the system is not changed)"
-apt="$cache/apt-mosquitto"
-mkdir -p "$apt/lists/partial" "$apt/archives/partial"
-echo 'deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian forky main' \
-  >"$apt/sources.list"
-aptopts=(
-  -o "Dir::Etc::SourceList=$apt/sources.list"
-  -o "Dir::Etc::SourceParts=/dev/null"
-  -o "Dir::State::Lists=$apt/lists"
-  -o "Dir::State::status=/dev/null"
-  -o "Dir::Cache=$apt"
-  -o "Dir::Cache::archives=$apt/archives"
-  -o "Debug::NoLocking=1"
-  -o "APT::Get::List-Cleanup=0"
-)
 # The broker, its password tool, and every shared library they load (checked below): the
 # loader comes along so that nothing of the system's older libc is mixed in.
 packages=(
@@ -74,13 +61,11 @@ packages=(
   libnettle8t64 libidn2-0 libunistring5 libp11-kit0 libffi8 libtasn1-6 libsqlite3-0 libsystemd0
   libwrap0
 )
-debs=$(mktemp -d "$cache/mosquitto/debs.XXXXXX")
+work=$(mktemp -d "$cache/mosquitto/work.XXXXXX")
 tmp=$(mktemp -d "$cache/mosquitto/root.XXXXXX")
-trap 'rm -rf "$debs" "$tmp"' EXIT
-apt-get "${aptopts[@]}" -qq update >&2
-(cd "$debs" && apt-get "${aptopts[@]}" -qq download "${packages[@]}" 2>&1 \
-  | grep -v '^W: Download is performed unsandboxed' >&2 || true)
-for deb in "$debs"/*.deb; do dpkg -x "$deb" "$tmp"; done
+trap 'rm -rf "$work" "$tmp"' EXIT
+debian_download "$cache/apt-mosquitto" "$work" "${packages[@]}"
+debian_unpack "$work/debs" "$tmp"
 tmplib="$tmp/usr/lib/x86_64-linux-gnu"
 # Some packages leave the SONAME link (libX.so.1 -> libX.so.1.2) to ldconfig at install time;
 # `ldconfig -n` makes those links inside the copy only (no system cache is touched).

