@@ -38,6 +38,7 @@ import av
 from aiohttp import web
 
 from tests.support import footage as ft
+from tests.support.standin_server import StandinServer
 
 MODES = ("ok", "hang", "stall", "garbage", "not_mp4", "empty", "huge", "error")
 _FTYP = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2"
@@ -74,21 +75,14 @@ class FrigateCamera:
     playlists: list[str] = field(default_factory=list)
 
 
-class StandinFrigate:
+class StandinFrigate(StandinServer):
     def __init__(
         self, directory: Path, *, host: str = "127.0.0.1", port: int = 0, hang_s: float = 60.0
     ) -> None:
+        super().__init__(host=host, port=port, hang_s=hang_s)
         self.directory = directory
-        self.host, self.port = host, port
-        self.hang_s = hang_s
         self.cameras: dict[str, FrigateCamera] = {}
-        self._runner: web.AppRunner | None = None
-        self._closing: asyncio.Event | None = None
         self._lock = threading.Lock()
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
 
     # -- recording ------------------------------------------------------------------------------
     def record(
@@ -218,20 +212,17 @@ class StandinFrigate:
         return "\n".join(lines) + "\n"
 
     async def _misbehave(self, request: web.Request, mode: str) -> web.StreamResponse:
-        assert self._closing is not None
         if mode == "error":
             return web.Response(status=500, text="Internal Server Error")
         if mode == "hang":
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._closing.wait(), self.hang_s)
+            await self.hang()
             return web.Response(status=504)
         response = web.StreamResponse(headers={"Content-Type": "video/mp4"})
         response.enable_chunked_encoding()
         await response.prepare(request)
         if mode == "stall":
             await response.write(_FTYP + os.urandom(64 * 1024))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._closing.wait(), self.hang_s)
+            await self.hang()
         elif mode == "garbage":
             await response.write(_FTYP + os.urandom(256 * 1024))
         elif mode == "not_mp4":
@@ -251,31 +242,6 @@ class StandinFrigate:
         app.router.add_get("/api/{camera_name}/recordings", self._recordings)
         app.router.add_get("/api/{camera_name}/start/{start_ts}/end/{end_ts}/clip.mp4", self._clip)
         return app
-
-    # -- lifecycle ------------------------------------------------------------------------------
-    async def start(self) -> StandinFrigate:
-        self._closing = asyncio.Event()
-        self._runner = web.AppRunner(self.make_app(), shutdown_timeout=1.0, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        server = site._server
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
-        return self
-
-    async def stop(self) -> None:
-        if self._closing is not None:
-            self._closing.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> StandinFrigate:
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
 
 
 class _Sink:

@@ -38,12 +38,13 @@ import hmac
 import threading
 from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 from aiohttp import web
 
 from tests.support import frames
 from tests.support import jpeg as jp
+from tests.support.standin_server import StandinServer
 
 MODES = ("ok", "error", "hang", "corrupt", "huge", "not_found")
 
@@ -64,7 +65,7 @@ class Camera:
     last_frame: bytes = field(default=b"", repr=False)
 
 
-class StandinHA:
+class StandinHA(StandinServer):
     def __init__(
         self,
         *,
@@ -74,24 +75,17 @@ class StandinHA:
         port: int = 0,
         hang_s: float = 30.0,
     ) -> None:
+        super().__init__(host=host, port=port, hang_s=hang_s)
         self.token = token
-        self.host = host
-        self.port = port
-        self.hang_s = hang_s
         self.cameras: dict[str, Camera] = {}
         for i, cam in enumerate(cameras):
             c = cam if isinstance(cam, Camera) else Camera(cam, seed=i)
             self.cameras[c.entity_id] = c
         self.unauthorized = 0  # requests refused for a missing/wrong token
-        self._runner: web.AppRunner | None = None
-        self._closing: asyncio.Event | None = None
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- configuration (thread-safe) ----------------------------------------------------------
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
 
     def add_camera(self, entity_id: str, **kwargs: Any) -> Camera:
         with self._lock:
@@ -163,9 +157,7 @@ class StandinHA:
         if mode == "not_found":
             return web.json_response({"message": "Entity not found"}, status=404)
         if mode == "hang":
-            assert self._closing is not None
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._closing.wait(), self.hang_s)
+            await self.hang()
             return web.Response(status=504)
         if mode == "corrupt":
             body = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x13\x37garbage" * 64
@@ -214,30 +206,9 @@ class StandinHA:
         return app
 
     # -- lifecycle ------------------------------------------------------------------------------
-    async def start(self) -> StandinHA:
-        self._closing = asyncio.Event()
-        self._loop = asyncio.get_running_loop()
-        self._runner = web.AppRunner(self.make_app(), shutdown_timeout=1.0, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        server = site._server
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
-        return self
-
-    async def stop(self) -> None:
-        if self._closing is not None:
-            self._closing.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> StandinHA:
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
+    async def start(self) -> Self:
+        self._loop = asyncio.get_running_loop()  # for `running` and the thread-safe setters
+        return await super().start()
 
     @contextlib.contextmanager
     def running(self) -> Iterator[StandinHA]:
