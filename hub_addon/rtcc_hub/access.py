@@ -238,6 +238,7 @@ class CityAccess:
             self.streams.discard(viewer)
             raise
         self.sessions.add(session)
+        self._state.schedule_changed()  # its counters are now checkpointed (scheduler)
         end = await session.first_frame()
         if end is not None:
             raise DomainError(_FIRST_FRAME_ERRORS.get(end, ErrorCode.CAMERA_UNAVAILABLE))
@@ -350,6 +351,11 @@ class CityAccess:
                     hub=row.hub,
                 )
                 change.sql(delete_open_stream(row.viewer))
+
+    def checkpoint_due(self) -> bool:
+        """Whether `checkpoint` has work at its next interval: open streams, or closes that
+        wait for the database."""
+        return bool(self.sessions or self._unrecorded)
 
     def viewers_of(self, unlock_id: str) -> int:
         return sum(1 for s in self.sessions if s.unlock_id == unlock_id)

@@ -96,6 +96,12 @@ class RefusalLimiter:
         pending, self._pending, self._pending_since = dict(sorted(self._pending.items())), {}, None
         return pending
 
+    def seconds_until_due(self) -> float | None:
+        """When the pending counts are due as one entry (None: nothing pending)."""
+        if self._pending_since is None:
+            return None
+        return self._pending_since + self.interval_s - self._clock()
+
     def restore(self, counts: dict[str, int]) -> None:
         """Count again what `due` handed out but could not be written (the disk was full)."""
         for kind, count in counts.items():

@@ -37,6 +37,7 @@ class RefusalAudit:
             await self._write(reason, status, hub)
         else:
             self.limiter.suppressed(str(status))
+            self._state.schedule_changed()  # an aggregated entry is now due at some point
             await self.flush()
 
     async def dropped(self, reason: str, client: str, hub: str, url: str) -> None:
@@ -49,6 +50,7 @@ class RefusalAudit:
                 )
         else:
             self.limiter.suppressed(_DROPPED)
+            self._state.schedule_changed()
             await self.flush()
 
     async def flush(self, *, force: bool = False) -> None:

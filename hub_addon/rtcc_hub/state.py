@@ -256,6 +256,12 @@ class HomeState:
         self._queue: list[tuple[Change, asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
         self._failures = LogThrottle(_LOGGER, "a write failed")
+        # Set whenever what the scheduler plans on may have moved: a stored change (a new
+        # deadline, a pause, a stream opened) or a refusal counted for the aggregated entry.
+        self.schedule = asyncio.Event()
+
+    def schedule_changed(self) -> None:
+        self.schedule.set()
 
     @contextlib.asynccontextmanager
     async def change(self, timeout_s: float = WRITE_TIMEOUT_S) -> AsyncIterator[Change]:
@@ -311,6 +317,7 @@ class HomeState:
                 change.apply()
                 if not stored.done():
                     stored.set_result(None)
+            self.schedule.set()
 
     def _fail(self, batch: list[tuple[Change, asyncio.Future[None]]], why: str) -> None:
         if not batch:
