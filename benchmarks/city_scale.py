@@ -102,6 +102,16 @@ def load() -> str:
 # -- the city, in a process of its own ------------------------------------------------------
 
 
+async def read_json_line(process: subprocess.Popen[str], who: str) -> dict[str, Any]:
+    """The next JSON line a child process prints (city and homes report that way)."""
+    assert process.stdout is not None
+    text = await asyncio.to_thread(process.stdout.readline)
+    if not text:
+        raise RuntimeError(f"{who} ended (exit {process.wait()})")
+    message: dict[str, Any] = json.loads(text)
+    return message
+
+
 def incident() -> Incident:
     return Incident(id="I-SCALE", offense="burglary", case_number="C-2026-SCALE")
 
@@ -162,12 +172,7 @@ class City:
         )
 
     async def line(self) -> dict[str, Any]:
-        assert self.process.stdout is not None
-        text = await asyncio.to_thread(self.process.stdout.readline)
-        if not text:
-            raise RuntimeError(f"the city process ended (exit {self.process.wait()})")
-        answer: dict[str, Any] = json.loads(text)
-        return answer
+        return await read_json_line(self.process, "the city process")
 
     async def round(self) -> dict[str, Any]:
         assert self.process.stdin is not None
@@ -281,12 +286,7 @@ class Homes:
         return self.process.pid
 
     async def _line(self) -> dict[str, Any]:
-        assert self.process.stdout is not None
-        text = await asyncio.to_thread(self.process.stdout.readline)
-        if not text:
-            raise RuntimeError(f"a homes process ended (exit {self.process.wait()})")
-        message: dict[str, Any] = json.loads(text)
-        return message
+        return await read_json_line(self.process, "a homes process")
 
     def _write(self, text: str) -> None:
         assert self.process.stdin is not None

@@ -78,14 +78,12 @@ from rtcc_hub.city_routes import error_reply, json_reply  # noqa: E402
 from rtcc_hub.errors import DomainError, ErrorCode  # noqa: E402
 from rtcc_hub.geofence import distance_m  # noqa: E402
 from rtcc_hub.imaging import ImageProcessor  # noqa: E402
-from rtcc_hub.intake import new_unlock, read_token  # noqa: E402
+from rtcc_hub.intake import new_unlock, read_token, unlock_answer  # noqa: E402
 from rtcc_hub.options import Options, parse_options  # noqa: E402
 from rtcc_hub.policy import Policy, decide, parse_policy  # noqa: E402
 from rtcc_hub.relay import Relay  # noqa: E402
-from rtcc_hub.status import UnlockStatus  # noqa: E402
 from rtcc_hub.timefmt import rfc3339  # noqa: E402
 from rtcc_hub.tokens import TokenError, verify_unlock_token  # noqa: E402
-from rtcc_hub.unlock import city_view  # noqa: E402
 
 type Fetch = Callable[[str], Awaitable[bytes]]
 
@@ -291,16 +289,7 @@ class LightHome:
         decision = decide(self._policy, claims, now)
         hub = next((h.name for h in self._hubs if h.id == claims.iss), claims.iss)
         unlock, access_token = new_unlock(claims, decision, self._policy, hub, now)
-        body: dict[str, Any] = {
-            "unlock_id": unlock.unlock_id,
-            "status": unlock.status.value,
-            "expires_at": rfc3339(unlock.expires_at),
-        }
-        if access_token is not None:
-            body["access_token"] = access_token
-        if unlock.status is UnlockStatus.ACTIVE:
-            body["cameras"] = city_view(unlock, unlock.status, None)["cameras"]
-        return json_reply(201, body)
+        return json_reply(201, unlock_answer(unlock, access_token))
 
 
 @dataclass

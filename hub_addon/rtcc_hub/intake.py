@@ -116,6 +116,21 @@ def new_unlock(
     return granted, token
 
 
+def unlock_answer(unlock: Unlock, access_token: str | None) -> dict[str, Any]:
+    """The body of `201` to `POST /api/v1/unlocks` (section 3.1): cameras only when active,
+    and nothing that tells a decline's reason."""
+    body: dict[str, Any] = {
+        "unlock_id": unlock.unlock_id,
+        "status": unlock.status.value,
+        "expires_at": rfc3339(unlock.expires_at),
+    }
+    if access_token is not None:
+        body["access_token"] = access_token
+    if unlock.status is UnlockStatus.ACTIVE:
+        body["cameras"] = city_view(unlock, unlock.status, None)["cameras"]
+    return body
+
+
 class UnlockIntake:
     def __init__(self, state: HomeState, hubs: Sequence[HubConfig], refusals: RefusalAudit) -> None:
         self._state = state
@@ -203,16 +218,7 @@ class UnlockIntake:
                 unlock, token = self._stage_new(change, claims)
         if refusal is not None:
             raise refusal[1]
-        body: dict[str, Any] = {
-            "unlock_id": unlock.unlock_id,
-            "status": unlock.status.value,
-            "expires_at": rfc3339(unlock.expires_at),
-        }
-        if token is not None:
-            body["access_token"] = token
-        if unlock.status is UnlockStatus.ACTIVE:
-            body["cameras"] = city_view(unlock, unlock.status, None)["cameras"]
-        return body
+        return unlock_answer(unlock, token)
 
     def _stage_new(self, change: Change, claims: UnlockClaims) -> tuple[Unlock, str | None]:
         now, policy = change.now, change.policy
