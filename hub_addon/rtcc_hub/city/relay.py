@@ -107,6 +107,23 @@ class _Exchange:
             raise CityClientError("the connection to the broker was lost")
         return message
 
+    async def answer(
+        self, first: _Message | None = None, *, each_s: float | None = None
+    ) -> RelayAnswer:
+        """The whole answer, its parts joined, from `first` when that is read already;
+        `each_s` bounds the wait for each message (None: the caller bounds it all)."""
+        assembler = _Assembler()
+        message = first if first is not None else await self._within(each_s)
+        while (whole := assembler.add(message)) is None:
+            message = await self._within(each_s)
+        return _answer(message, whole)
+
+    async def _within(self, seconds: float | None) -> _Message:
+        if seconds is None:
+            return await self.next()
+        async with asyncio.timeout(seconds):
+            return await self.next()
+
 
 class _Assembler:
     """Joins `part`/`parts` messages (of an answer, or of one frame) in order."""
@@ -452,12 +469,7 @@ class CityRelay:
                     body=body,
                     content_type=content_type,
                 )
-                assembler = _Assembler()
-                while True:
-                    message = await exchange.next()
-                    whole = assembler.add(message)
-                    if whole is not None:
-                        return _answer(message, whole)
+                return await exchange.answer()
         except TimeoutError:
             raise CityClientError(f"no answer from home {home_id} in time") from None
         except aiomqtt.MqttError as err:
@@ -487,13 +499,7 @@ class CityRelay:
                 await self._send(home_id, correlation, "GET", path, authorization)
                 first = await exchange.next()
             if first.properties.get("status") != "200" or first.content_type != content_type:
-                assembler = _Assembler()
-                message, whole = first, assembler.add(first)
-                while whole is None:
-                    async with asyncio.timeout(self.timeout_s):
-                        message = await exchange.next()
-                    whole = assembler.add(message)
-                return _answer(message, whole)
+                return await exchange.answer(first, each_s=self.timeout_s)
             message, done = first, await asyncio.to_thread(writer.add, first)
             while not done:
                 async with asyncio.timeout(self.timeout_s):
