@@ -53,6 +53,20 @@ class SegmentRow:
     duration: float
     segment_size: float
 
+    @classmethod
+    def of(cls, camera: str, path: Path, start_time: float) -> SegmentRow:
+        """The row Frigate keeps for a segment file: `start_time` as its file name gives it,
+        `duration` as ffprobe measures it, `end_time = start_time + duration`."""
+        duration = ft.media_duration(path)
+        return cls(
+            id=f"{start_time}-{camera}",
+            path=path,
+            start_time=start_time,
+            end_time=start_time + duration,
+            duration=duration,
+            segment_size=path.stat().st_size / 1e6,
+        )
+
     def as_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
@@ -107,16 +121,7 @@ class StandinFrigate(StandinServer):
             ft.write_recording(
                 path, recording, number, min(per_segment, total - offset), **write_options
             )
-            duration = ft.media_duration(path)
-            row = SegmentRow(
-                id=f"{start}-{camera}",
-                path=path,
-                start_time=start,
-                end_time=start + duration,
-                duration=duration,
-                segment_size=path.stat().st_size / 1e6,
-            )
-            rows.append(row)
+            rows.append(SegmentRow.of(camera, path, start))
         with self._lock:
             cam.segments.extend(rows)
             cam.segments.sort(key=lambda r: r.start_time)
@@ -125,15 +130,7 @@ class StandinFrigate(StandinServer):
     def add_segment(self, camera: str, path: Path, start_time: float) -> SegmentRow:
         """Register a segment recorded elsewhere (e.g. the demo's own camera) as Frigate does:
         `start_time` as its file name gives it, `duration` as ffprobe measures it."""
-        duration = ft.media_duration(path)
-        row = SegmentRow(
-            id=f"{start_time}-{camera}",
-            path=path,
-            start_time=start_time,
-            end_time=start_time + duration,
-            duration=duration,
-            segment_size=path.stat().st_size / 1e6,
-        )
+        row = SegmentRow.of(camera, path, start_time)
         with self._lock:
             cam = self.cameras.setdefault(camera, FrigateCamera(camera))
             cam.segments.append(row)
